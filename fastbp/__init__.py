@@ -1,0 +1,17 @@
+"""fastbp: backpropagation for dense neural networks at C speed, from Python.
+
+The core is a set of Numba kernels (:mod:`fastbp.kernels`) on flat arrays: all weights and
+biases of a network live in one contiguous parameter vector, the gradient and the optimizer
+state in twins of it, and a whole training epoch runs inside compiled code.
+"""
+from .errors import DivergenceError, ModelFileError
+from .network import Network
+from .optimizers import LBFGS, RPROP, SGD, Adam, AdamW, Optimizer, RMSprop
+from .schedules import (ExponentialDecay, InvScaling, ReduceOnPlateau, Schedule, StepDecay)
+from .training import History, fit
+
+__version__ = "0.1.0"
+
+__all__ = ["Network", "fit", "History", "DivergenceError", "ModelFileError", "Optimizer",
+           "SGD", "Adam", "AdamW", "RMSprop", "RPROP", "LBFGS", "Schedule", "StepDecay",
+           "ExponentialDecay", "InvScaling", "ReduceOnPlateau", "__version__"]

@@ -1,0 +1,158 @@
+"""Checks that turn bad input into clear errors before any kernel runs."""
+import numbers
+
+import numpy as np
+
+from .kernels import codes
+
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64, got {dtype!r}") from None
+    if dt not in DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def _as_numeric_array(a, name):
+    if isinstance(a, np.ndarray):
+        arr = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{name} could not be converted to an array: {e}") from None
+    if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind == "c":
+            raise TypeError(f"{name} must be real numbers, got complex dtype {arr.dtype}")
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
+def check_finite(arr, name):
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        where = ", ".join(str(int(i)) for i in bad)
+        raise ValueError(f"{name} contains NaN or infinity (first at index [{where}])")
+
+
+def check_X(X, n_features, dtype, name="X", finite=True):
+    """X as a C-contiguous (n_samples, n_features) array of ``dtype``, all finite.
+
+    With ``finite=False`` the NaN/inf scan is left to the caller (the prediction kernel does it
+    on the fly).
+    """
+    if (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2
+            and X.flags.c_contiguous and X.shape[1] == n_features and X.shape[0] > 0):
+        if finite:
+            check_finite(X, name)
+        return X
+    arr = _as_numeric_array(X, name)
+    if arr.ndim != 2:
+        hint = (" Reshape it with .reshape(-1, 1) for one feature or .reshape(1, -1) for one "
+                "sample." if arr.ndim == 1 else "")
+        raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got "
+                         f"{arr.ndim}-D with shape {arr.shape}.{hint}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if arr.shape[1] != n_features:
+        raise ValueError(f"{name} has {arr.shape[1]} features per sample, but the network "
+                         f"expects {n_features}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if finite:
+        check_finite(arr, name)
+    return arr
+
+
+def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
+    """Targets as a C-contiguous (n_samples, n_outputs) float matrix of ``dtype``.
+
+    Accepted: a float target matrix (n_samples, n_outputs); for one output, a 1-D vector;
+    for several outputs, 1-D integer class labels in [0, n_outputs), one-hot encoded here.
+    """
+    arr = _as_numeric_array(y, name)
+    if arr.ndim == 0 or arr.ndim > 2:
+        raise ValueError(f"{name} must be 1-D labels or a 2-D target matrix, got shape "
+                         f"{arr.shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has 0 samples")
+    if arr.shape[0] != n_samples:
+        raise ValueError(f"X has {n_samples} samples but {name} has {arr.shape[0]}")
+    check_finite(arr, name)
+    if arr.ndim == 1 and n_outputs == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.ndim == 1:
+        if arr.dtype.kind == "f":
+            if not np.all(arr == np.round(arr)):
+                raise ValueError(f"{name} is 1-D with non-integer values but the network has "
+                                 f"{n_outputs} outputs: pass class labels 0..{n_outputs - 1} "
+                                 f"or a ({n_samples}, {n_outputs}) target matrix")
+        labels = arr.astype(np.int64)
+        lo, hi = int(labels.min()), int(labels.max())
+        if lo < 0 or hi >= n_outputs:
+            raise ValueError(f"{name} has class label {lo if lo < 0 else hi}, out of range for "
+                             f"a network with {n_outputs} outputs (labels must be in "
+                             f"0..{n_outputs - 1})")
+        Y = np.zeros((n_samples, n_outputs), dtype=dtype)
+        Y[np.arange(n_samples), labels] = 1
+        return Y
+    if arr.shape[1] != n_outputs:
+        raise ValueError(f"{name} has {arr.shape[1]} columns but the network has {n_outputs} "
+                         f"outputs")
+    Y = np.ascontiguousarray(arr, dtype=dtype)
+    if loss in (codes.CROSS_ENTROPY, codes.BINARY_CROSS_ENTROPY) and (
+            Y.min() < 0 or Y.max() > 1):
+        raise ValueError(f"{name} must lie in [0, 1] for {codes.LOSS_NAMES[loss]}, got values "
+                         f"in [{Y.min():g}, {Y.max():g}]")
+    return Y
+
+
+def check_sample_weight(sample_weight, n_samples, dtype):
+    """Sample weights as a 1-D float array (empty array for None), non-negative, finite."""
+    if sample_weight is None:
+        return np.empty(0, dtype=dtype)
+    if isinstance(sample_weight, numbers.Number):
+        return np.full(n_samples, sample_weight, dtype=dtype)
+    sw = _as_numeric_array(sample_weight, "sample_weight")
+    if sw.ndim != 1 or sw.shape[0] != n_samples:
+        raise ValueError(f"sample_weight must be 1-D with {n_samples} entries, got shape "
+                         f"{sw.shape}")
+    check_finite(sw, "sample_weight")
+    if (sw < 0).any():
+        raise ValueError("sample_weight must be non-negative")
+    return np.ascontiguousarray(sw, dtype=dtype)
+
+
+def check_positive_int(value, name, minimum=1):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_number(value, name, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {value}")
+    return value
+
+
+def choice(value, options, name):
+    """``options[value]`` for a string option, with an error listing the valid ones."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, one of {sorted(options)}, got {value!r}")
+    try:
+        return options[value]
+    except KeyError:
+        raise ValueError(f"unknown {name} {value!r}; choose one of {sorted(options)}") from None

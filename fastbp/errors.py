@@ -1,0 +1,19 @@
+"""Exceptions fastbp raises besides the usual ValueError/TypeError for bad input."""
+
+
+class DivergenceError(FloatingPointError):
+    """Training produced a NaN or infinite loss.
+
+    Raised by ``fit``; the network keeps the weights (and optimizer state) of the last epoch
+    whose loss was finite.  ``epoch`` is the 1-based epoch that diverged and ``history`` the
+    training history up to the last good epoch.
+    """
+
+    def __init__(self, message, epoch=None, history=None):
+        super().__init__(message)
+        self.epoch = epoch
+        self.history = history
+
+
+class ModelFileError(ValueError):
+    """A model file is truncated, corrupt, foreign, tampered with or from a newer version."""

@@ -1,0 +1,207 @@
+"""Optimizers: hyperparameters plus state in flat twins of the parameter vector.
+
+An optimizer object holds its hyperparameters and, once training starts, its state: a
+(slots, n_params) array (``state``) in the parameter layout and the update count ``t``.
+The update rules themselves are compiled kernels in :mod:`fastbp.kernels.updates`; this
+module only packs hyperparameters into the float64 vector those kernels read.
+
+Pass an optimizer to ``fit`` by name (``optimizer="adam"``) or as an object
+(``optimizer=fastbp.Adam(learning_rate=1e-3)``).
+"""
+import numpy as np
+
+from ._validation import check_number, check_positive_int
+from .kernels import codes
+
+
+class Optimizer:
+    """Base class.  Subclasses set ``code`` (kernel update rule) and ``name``."""
+
+    code = None
+    name = None
+    #: True when the rule needs the gradient of the whole data set (RPROP, L-BFGS)
+    full_batch = False
+
+    def __init__(self, learning_rate):
+        self.learning_rate = check_number(learning_rate, "learning_rate", low=0.0,
+                                          low_open=True)
+        self.state = None
+        self.t = 0
+
+    # --- hyperparameters -------------------------------------------------------------------
+    def get_params(self):
+        """Hyperparameters as a dict (the constructor's keyword arguments)."""
+        return {k: getattr(self, k) for k in self._param_names()}
+
+    @classmethod
+    def _param_names(cls):
+        import inspect
+        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+
+    def _fill_hyper(self, h):
+        """Write this optimizer's entries of the hyperparameter vector."""
+
+    def hyper(self, learning_rate=None, alpha=0.0, clip_norm=None):
+        """The float64 vector the kernels read (see ``codes.H_*``)."""
+        h = np.zeros(codes.N_HYPER)
+        h[codes.H_LR] = self.learning_rate if learning_rate is None else learning_rate
+        h[codes.H_ALPHA] = alpha
+        h[codes.H_CLIP] = 0.0 if clip_norm is None else clip_norm
+        self._fill_hyper(h)
+        return h
+
+    # --- state ------------------------------------------------------------------------------
+    @property
+    def n_slots(self):
+        return codes.OPTIMIZER_SLOTS.get(self.code, 0)
+
+    def init_state(self, n_params, dtype):
+        """Fresh state for a network with ``n_params`` parameters."""
+        self.state = np.zeros((max(self.n_slots, 1), n_params), dtype=dtype)
+        self.t = 0
+
+    def has_state_for(self, n_params, dtype):
+        return (self.state is not None and self.state.shape[1] == n_params
+                and self.state.dtype == dtype)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum, as ``torch.optim.SGD``."""
+
+    code = codes.SGD
+    name = "sgd"
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
+        super().__init__(learning_rate)
+        self.momentum = check_number(momentum, "momentum", 0.0, 1.0, high_open=True)
+        self.nesterov = bool(nesterov)
+        if self.nesterov and self.momentum == 0.0:
+            raise ValueError("nesterov=True needs a momentum > 0")
+
+    def _fill_hyper(self, h):
+        h[codes.H_MOMENTUM] = self.momentum
+        h[codes.H_NESTEROV] = float(self.nesterov)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba), as ``torch.optim.Adam``; ``weight_decay`` is AdamW's decoupled decay."""
+
+    code = codes.ADAM
+    name = "adam"
+
+    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+        super().__init__(learning_rate)
+        self.beta1 = check_number(beta1, "beta1", 0.0, 1.0, high_open=True)
+        self.beta2 = check_number(beta2, "beta2", 0.0, 1.0, high_open=True)
+        self.eps = check_number(eps, "eps", 0.0, low_open=True)
+        self.weight_decay = check_number(weight_decay, "weight_decay", 0.0)
+
+    def _fill_hyper(self, h):
+        h[codes.H_BETA1] = self.beta1
+        h[codes.H_BETA2] = self.beta2
+        h[codes.H_EPS] = self.eps
+        h[codes.H_WEIGHT_DECAY] = self.weight_decay
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``."""
+
+    name = "adamw"
+
+    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
+        super().__init__(learning_rate, beta1, beta2, eps, weight_decay)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, as ``torch.optim.RMSprop`` (its ``alpha`` is ``rho`` here)."""
+
+    code = codes.RMSPROP
+    name = "rmsprop"
+
+    def __init__(self, learning_rate=1e-3, rho=0.99, eps=1e-8):
+        super().__init__(learning_rate)
+        self.rho = check_number(rho, "rho", 0.0, 1.0, high_open=True)
+        self.eps = check_number(eps, "eps", 0.0, low_open=True)
+
+    def _fill_hyper(self, h):
+        h[codes.H_RHO] = self.rho
+        h[codes.H_EPS] = self.eps
+
+
+class RPROP(Optimizer):
+    """iRPROP- (Igel & Huesken 2000), FANN's default training algorithm; full batch.
+
+    Each weight has its own step, grown by ``eta_plus`` while its gradient keeps its sign and
+    shrunk by ``eta_minus`` when it flips; the learning rate is not used.  Defaults are FANN's
+    (delta_zero 0.1, delta_max 50), with a small positive ``step_min``.
+    """
+
+    code = codes.RPROP
+    name = "rprop"
+    full_batch = True
+
+    def __init__(self, eta_plus=1.2, eta_minus=0.5, step_init=0.1, step_min=1e-6,
+                 step_max=50.0):
+        super().__init__(1.0)
+        self.eta_plus = check_number(eta_plus, "eta_plus", 1.0, low_open=True)
+        self.eta_minus = check_number(eta_minus, "eta_minus", 0.0, 1.0, low_open=True,
+                                      high_open=True)
+        self.step_init = check_number(step_init, "step_init", 0.0, low_open=True)
+        self.step_min = check_number(step_min, "step_min", 0.0)
+        self.step_max = check_number(step_max, "step_max", self.step_min, low_open=True)
+
+    def _fill_hyper(self, h):
+        h[codes.H_ETA_PLUS] = self.eta_plus
+        h[codes.H_ETA_MINUS] = self.eta_minus
+        h[codes.H_STEP_MIN] = self.step_min
+        h[codes.H_STEP_MAX] = self.step_max
+        h[codes.H_STEP_INIT] = self.step_init
+
+    def init_state(self, n_params, dtype):
+        super().init_state(n_params, dtype)
+        self.state[1] = self.step_init  # slot 0: previous gradient, slot 1: step sizes
+
+
+class LBFGS(Optimizer):
+    """L-BFGS-B through ``scipy.optimize.minimize`` on the compiled loss and gradient, as
+    scikit-learn's ``lbfgs`` solver; full batch.  Each ``fit`` epoch is ``maxiter``... see
+    :func:`fastbp.training.fit`.  ``memory`` is the number of correction pairs kept."""
+
+    name = "lbfgs"
+    full_batch = True
+
+    def __init__(self, memory=10, gtol=1e-5, ftol=None):
+        super().__init__(1.0)
+        self.memory = check_positive_int(memory, "memory")
+        self.gtol = check_number(gtol, "gtol", 0.0)
+        self.ftol = None if ftol is None else check_number(ftol, "ftol", 0.0)
+
+    @property
+    def n_slots(self):
+        return 0
+
+
+OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, RPROP, LBFGS)}
+
+
+def get_optimizer(optimizer, learning_rate=None):
+    """An optimizer object from a name or an object (returned as is)."""
+    if isinstance(optimizer, Optimizer):
+        if learning_rate is not None:
+            raise ValueError("give learning_rate to the optimizer object, not to fit, when "
+                             "passing an optimizer object")
+        return optimizer
+    if not isinstance(optimizer, str):
+        raise TypeError(f"optimizer must be a name or an Optimizer, got {optimizer!r}")
+    cls = OPTIMIZERS.get(optimizer.lower())
+    if cls is None:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+    if learning_rate is None:
+        return cls()
+    if cls.full_batch:
+        raise ValueError(f"optimizer {cls.name!r} takes no learning_rate")
+    return cls(learning_rate=learning_rate)

@@ -1,0 +1,137 @@
+"""Learning-rate schedules, applied between compiled epochs.
+
+A schedule is asked for the learning rate of each epoch; the rate goes into the kernels'
+hyperparameter vector, so changing it costs nothing.  ``fit(schedule=...)`` takes a name or an
+object:
+
+==================  =====================================================================
+``"constant"``      the initial rate throughout
+``"step"``          rate * gamma ** (epoch // step_size)
+``"exponential"``   rate * gamma ** epoch
+``"invscaling"``    rate / (samples_seen + 1) ** power_t, scikit-learn's ``invscaling``
+``"plateau"``       divide by 1/factor when the monitored loss stops improving for
+                    ``patience`` epochs; stop training below ``min_lr`` (scikit-learn's
+                    ``adaptive``, which is also accepted as a name)
+==================  =====================================================================
+"""
+from ._validation import check_number, check_positive_int
+
+
+class Schedule:
+    """Base class: a constant rate.  Subclasses override :meth:`rate`."""
+
+    name = "constant"
+
+    def start(self, learning_rate):
+        """Called once per ``fit`` with the initial rate."""
+        self.initial = float(learning_rate)
+        self.current = float(learning_rate)
+
+    def rate(self, epoch, samples_seen):
+        """Learning rate for 0-based ``epoch`` after ``samples_seen`` training samples."""
+        return self.initial
+
+    def end_epoch(self, logs):
+        """Called after each epoch with its logs; return True to stop training."""
+        return False
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+Constant = Schedule
+
+
+class StepDecay(Schedule):
+    name = "step"
+
+    def __init__(self, step_size=10, gamma=0.5):
+        self.step_size = check_positive_int(step_size, "step_size")
+        self.gamma = check_number(gamma, "gamma", 0.0, 1.0, low_open=True)
+
+    def rate(self, epoch, samples_seen):
+        return self.initial * self.gamma ** (epoch // self.step_size)
+
+
+class ExponentialDecay(Schedule):
+    name = "exponential"
+
+    def __init__(self, gamma=0.95):
+        self.gamma = check_number(gamma, "gamma", 0.0, 1.0, low_open=True)
+
+    def rate(self, epoch, samples_seen):
+        return self.initial * self.gamma ** epoch
+
+
+class InvScaling(Schedule):
+    """scikit-learn's ``invscaling``: rate / (samples_seen + 1) ** power_t, updated per epoch."""
+
+    name = "invscaling"
+
+    def __init__(self, power_t=0.5):
+        self.power_t = check_number(power_t, "power_t", 0.0)
+
+    def rate(self, epoch, samples_seen):
+        return self.initial / (samples_seen + 1) ** self.power_t
+
+
+class ReduceOnPlateau(Schedule):
+    """Multiply the rate by ``factor`` when ``monitor`` has not improved by ``min_delta`` for
+    more than ``patience`` epochs; once the rate would fall below ``min_lr``, stop training.
+
+    With the defaults for factor, min_lr and monitor="loss" this is scikit-learn's
+    ``learning_rate="adaptive"`` (there patience is ``n_iter_no_change`` and min_delta ``tol``).
+    """
+
+    name = "plateau"
+
+    def __init__(self, factor=0.2, patience=10, min_delta=1e-4, min_lr=1e-6, monitor="loss"):
+        self.factor = check_number(factor, "factor", 0.0, 1.0, low_open=True, high_open=True)
+        self.patience = check_positive_int(patience, "patience", minimum=0)
+        self.min_delta = check_number(min_delta, "min_delta", 0.0)
+        self.min_lr = check_number(min_lr, "min_lr", 0.0)
+        if monitor not in ("loss", "val_loss"):
+            raise ValueError(f"monitor must be 'loss' or 'val_loss', got {monitor!r}")
+        self.monitor = monitor
+
+    def start(self, learning_rate):
+        super().start(learning_rate)
+        self.best = float("inf")
+        self.bad_epochs = 0
+
+    def rate(self, epoch, samples_seen):
+        return self.current
+
+    def end_epoch(self, logs):
+        value = logs.get(self.monitor)
+        if value is None:
+            raise ValueError(f"ReduceOnPlateau monitors {self.monitor!r}, which this fit does "
+                             f"not compute (give validation data for 'val_loss')")
+        if value < self.best - self.min_delta:
+            self.best = value
+            self.bad_epochs = 0
+        else:
+            self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            self.bad_epochs = 0
+            if self.current * self.factor < self.min_lr:
+                return True
+            self.current *= self.factor
+        return False
+
+
+SCHEDULES = {"constant": Schedule, "step": StepDecay, "exponential": ExponentialDecay,
+             "invscaling": InvScaling, "plateau": ReduceOnPlateau, "adaptive": ReduceOnPlateau}
+
+
+def get_schedule(schedule):
+    if schedule is None:
+        return Schedule()
+    if isinstance(schedule, Schedule):
+        return schedule
+    if not isinstance(schedule, str):
+        raise TypeError(f"schedule must be a name or a Schedule, got {schedule!r}")
+    cls = SCHEDULES.get(schedule)
+    if cls is None:
+        raise ValueError(f"unknown schedule {schedule!r}; choose one of {sorted(SCHEDULES)}")
+    return cls()
