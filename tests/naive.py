@@ -1,0 +1,132 @@
+"""Slow, plain-NumPy references, written independently of the kernels.
+
+Every formula is taken from the textbook definitions with derivatives written in terms of the
+pre-activation z (the kernels use the activation output instead), and one layer's matrices are
+separate arrays (the kernels use one flat vector).  Tests compare each kernel with these.
+"""
+import numpy as np
+
+LEAKY_SLOPE = 0.01
+
+
+def act(name, z):
+    if name == "identity":
+        return z
+    if name == "logistic":
+        return 1.0 / (1.0 + np.exp(-z))
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, LEAKY_SLOPE * z)
+    if name == "softmax":
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+    raise ValueError(name)
+
+
+def act_derivative(name, z):
+    """f'(z) for the element-wise activations."""
+    if name == "identity":
+        return np.ones_like(z)
+    if name == "logistic":
+        s = 1.0 / (1.0 + np.exp(-z))
+        return s * (1.0 - s)
+    if name == "tanh":
+        return 1.0 / np.cosh(z) ** 2
+    if name == "relu":
+        return (z > 0).astype(z.dtype)
+    if name == "leaky_relu":
+        return np.where(z > 0, 1.0, LEAKY_SLOPE)
+    raise ValueError(name)
+
+
+def forward(Ws, bs, acts, X):
+    """List of pre-activations and list of activations (input first)."""
+    A = [X]
+    Z = []
+    for W, b, a in zip(Ws, bs, acts):
+        z = A[-1] @ W + b
+        Z.append(z)
+        A.append(act(a, z))
+    return Z, A
+
+
+def per_sample_loss(loss, P, Y, z=None):
+    """Loss per sample from outputs P; the log losses use the logits z when given (log P
+    computed as log-sigmoid / log-softmax of z, which stays accurate when P rounds to 0 or 1)."""
+    if loss == "squared_error":
+        return 0.5 * ((P - Y) ** 2).sum(axis=1)
+    if loss == "binary_cross_entropy":
+        if z is None:
+            return -(Y * np.log(P) + (1 - Y) * np.log(1 - P)).sum(axis=1)
+        # log p = -log(1 + e^-z), log(1 - p) = -log(1 + e^z)
+        return (Y * np.logaddexp(0, -z) + (1 - Y) * np.logaddexp(0, z)).sum(axis=1)
+    if loss == "cross_entropy":
+        if z is None:
+            return -(Y * np.log(P)).sum(axis=1)
+        m = z.max(axis=1, keepdims=True)
+        log_p = z - m - np.log(np.exp(z - m).sum(axis=1, keepdims=True))
+        return -(Y * log_p).sum(axis=1)
+    raise ValueError(loss)
+
+
+def loss_and_grads(Ws, bs, acts, loss, X, Y, sw=None, alpha=0.0):
+    """Mean loss (+ alpha/2 |W|^2 / norm) and per-layer gradients (dW list, db list).
+
+    With sample weights the mean is weighted: sum(w L) / sum(w).
+    """
+    n = X.shape[0]
+    w = np.ones(n) if sw is None else np.asarray(sw, dtype=float)
+    norm = w.sum()
+    Z, A = forward(Ws, bs, acts, X)
+    P = A[-1]
+    value = (w * per_sample_loss(loss, P, Y, Z[-1])).sum() / norm
+    value += 0.5 * alpha * sum((W ** 2).sum() for W in Ws) / norm
+    # dL_r/dP for each sample, then through the output activation's Jacobian
+    out = acts[-1]
+    if out == "softmax":
+        dP = -Y / P  # cross entropy
+        # Jacobian of softmax: J = diag(p) - p p^T, applied row by row
+        dZ = P * (dP - (dP * P).sum(axis=1, keepdims=True))
+    else:
+        if loss == "squared_error":
+            dP = P - Y
+        elif loss == "binary_cross_entropy":
+            dP = -Y / P + (1 - Y) / (1 - P)
+        else:
+            raise ValueError(loss)
+        dZ = dP * act_derivative(out, Z[-1])
+    dZ = dZ * (w / norm)[:, None]
+    dWs = [None] * len(Ws)
+    dbs = [None] * len(Ws)
+    for l in range(len(Ws) - 1, -1, -1):
+        dWs[l] = A[l].T @ dZ + alpha * Ws[l] / norm
+        dbs[l] = dZ.sum(axis=0)
+        if l > 0:
+            dZ = (dZ @ Ws[l].T) * act_derivative(acts[l - 1], Z[l - 1])
+    return value, dWs, dbs
+
+
+def flatten(dWs, dbs):
+    """Per-layer arrays into the flat layout [W_0, b_0, W_1, b_1, ...]."""
+    return np.concatenate([np.concatenate([dW.ravel(), db]) for dW, db in zip(dWs, dbs)])
+
+
+def numeric_gradient(f, p, h=1e-6):
+    """Central finite differences of the scalar function f at the flat vector p."""
+    g = np.empty_like(p)
+    for k in range(p.size):
+        old = p[k]
+        p[k] = old + h
+        fp = f(p)
+        p[k] = old - h
+        fm = f(p)
+        p[k] = old
+        g[k] = (fp - fm) / (2 * h)
+    return g
+
+
+def rel_error(a, b):
+    return np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)

@@ -1,0 +1,41 @@
+"""Compiled kernels are cached on disk: a new process loads them instead of compiling."""
+import json
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np
+    import numba
+    import fastbp
+    from fastbp.kernels import training
+
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 300)
+    net = fastbp.Network([64, 32, 10], hidden_activation="tanh", output="softmax",
+                         dtype=np.float32, seed=0)
+    net.fit(X, y, epochs=1, batch_size=1, learning_rate=0.01, seed=0)
+    net.predict_proba(X[:1])
+    stats = {}
+    for name in ("train_epoch", "predict_into"):
+        d = getattr(training, name)
+        stats[name] = {"hits": sum(d.stats.cache_hits.values()),
+                       "misses": sum(d.stats.cache_misses.values())}
+    print(json.dumps(stats))
+""")
+
+
+def run_fresh_process():
+    out = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_fresh_process_reuses_the_cached_kernels():
+    run_fresh_process()  # compiles and stores whatever this machine has not cached yet
+    stats = run_fresh_process()
+    for name, s in stats.items():
+        assert s["misses"] == 0, f"{name} was recompiled in a fresh process: {s}"
+        assert s["hits"] >= 1, f"{name} was not loaded from the cache: {s}"
