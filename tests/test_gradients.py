@@ -101,7 +101,8 @@ def test_float32_within_its_precision_of_float64_reference(out_act, loss):
     P64 = net64.predict_proba(X)
     P32 = net32.predict_proba(X)
     assert P32.dtype == np.float32
-    np.testing.assert_allclose(P32, P64, rtol=1e-5, atol=1e-6)
+    # norm-wise: a float32 sum of ~50 terms carries ~1e-6 of the terms' scale
+    assert rel_error(P32.astype(np.float64), P64) < 1e-5
 
 
 def test_forward_matches_reference(rng):

@@ -5,17 +5,11 @@ a (1 - a), relu: a > 0), so the backward pass needs only the stored activations,
 pre-activations.  Softmax appears only as an output layer, where it is fused with the
 cross-entropy loss (see :mod:`fastbp.kernels.losses`).
 """
-import numpy as np
 from numba import njit
 
 from .._config import JIT
 from .codes import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU, SOFTMAX, TANH
-
-
-@njit(**JIT)
-def logistic(z):
-    """1 / (1 + exp(-z)), finite for every finite z."""
-    return 1.0 / (1.0 + np.exp(-z))
+from .mathfn import exp, logistic, tanh
 
 
 @njit(**JIT)
@@ -24,7 +18,7 @@ def activation_value(z, code):
     if code == LOGISTIC:
         return logistic(z)
     if code == TANH:
-        return np.tanh(z)
+        return tanh(z)
     if code == RELU:
         return max(z, 0.0)
     if code == LEAKY_RELU:
@@ -45,7 +39,7 @@ def activate(Z, code):
     elif code == TANH:
         for r in range(rows):
             for j in range(n):
-                Z[r, j] = np.tanh(Z[r, j])
+                Z[r, j] = tanh(Z[r, j])
     elif code == RELU:
         for r in range(rows):
             for j in range(n):
@@ -62,7 +56,7 @@ def activate(Z, code):
                 m = max(m, Z[r, j])
             s = 0.0
             for j in range(n):
-                e = np.exp(Z[r, j] - m)
+                e = exp(Z[r, j] - m)
                 Z[r, j] = e
                 s += e
             inv = 1.0 / s

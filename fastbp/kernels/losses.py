@@ -17,7 +17,8 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT
-from .activations import activation_value, derivative_from_output, logistic
+from .activations import activation_value, derivative_from_output
+from .mathfn import exp, logistic
 from .codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
 
 
@@ -44,20 +45,20 @@ def output_delta(Z, Y, w, inv_norm, act, loss, write_delta):
             yz = 0.0
             ysum = 0.0
             for j in range(n):
-                s += np.exp(Z[r, j] - m)
+                s += exp(Z[r, j] - m)
                 yz += Y[r, j] * (Z[r, j] - m)
                 ysum += Y[r, j]
             lr = ysum * np.log(s) - yz
             if write_delta:
                 inv = ysum / s
                 for j in range(n):
-                    Z[r, j] = c * (np.exp(Z[r, j] - m) * inv - Y[r, j])
+                    Z[r, j] = c * (exp(Z[r, j] - m) * inv - Y[r, j])
         elif loss == BINARY_CROSS_ENTROPY:  # logistic output
             for j in range(n):
                 z = Z[r, j]
                 y = Y[r, j]
                 # -[y log p + (1-y) log(1-p)] = softplus(z) - y z
-                lr += max(z, 0.0) - y * z + np.log1p(np.exp(-abs(z)))
+                lr += max(z, 0.0) - y * z + np.log1p(exp(-abs(z)))
                 if write_delta:
                     Z[r, j] = c * (logistic(z) - y)
         else:  # squared error, any element-wise output activation
