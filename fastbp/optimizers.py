@@ -88,32 +88,37 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), as ``torch.optim.Adam``; ``weight_decay`` is AdamW's decoupled decay."""
+    """Adam (Kingma & Ba), as ``torch.optim.Adam``.  For weight decay use :class:`AdamW` (or
+    the L2 penalty ``alpha`` of ``fit``, which is the coupled kind)."""
 
     code = codes.ADAM
     name = "adam"
 
-    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(learning_rate)
         self.beta1 = check_number(beta1, "beta1", 0.0, 1.0, high_open=True)
         self.beta2 = check_number(beta2, "beta2", 0.0, 1.0, high_open=True)
         self.eps = check_number(eps, "eps", 0.0, low_open=True)
-        self.weight_decay = check_number(weight_decay, "weight_decay", 0.0)
 
     def _fill_hyper(self, h):
         h[codes.H_BETA1] = self.beta1
         h[codes.H_BETA2] = self.beta2
         h[codes.H_EPS] = self.eps
-        h[codes.H_WEIGHT_DECAY] = self.weight_decay
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter), as ``torch.optim.AdamW``: each
+    step first shrinks every parameter by ``learning_rate * weight_decay``."""
 
     name = "adamw"
 
     def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.01):
-        super().__init__(learning_rate, beta1, beta2, eps, weight_decay)
+        super().__init__(learning_rate, beta1, beta2, eps)
+        self.weight_decay = check_number(weight_decay, "weight_decay", 0.0)
+
+    def _fill_hyper(self, h):
+        super()._fill_hyper(h)
+        h[codes.H_WEIGHT_DECAY] = self.weight_decay
 
 
 class RMSprop(Optimizer):
@@ -168,8 +173,10 @@ class RPROP(Optimizer):
 
 class LBFGS(Optimizer):
     """L-BFGS-B through ``scipy.optimize.minimize`` on the compiled loss and gradient, as
-    scikit-learn's ``lbfgs`` solver; full batch.  Each ``fit`` epoch is ``maxiter``... see
-    :func:`fastbp.training.fit`.  ``memory`` is the number of correction pairs kept."""
+    scikit-learn's ``lbfgs`` solver; full batch.  ``fit``'s ``epochs`` is the maximum number
+    of iterations; ``memory`` is the number of correction pairs kept, ``gtol``/``ftol`` are
+    SciPy's stopping tolerances.  Its state lives inside SciPy, so ``warm_start`` continues
+    from the current weights only."""
 
     name = "lbfgs"
     full_batch = True

@@ -42,14 +42,17 @@ def act_derivative(name, z):
     raise ValueError(name)
 
 
-def forward(Ws, bs, acts, X):
+def forward(Ws, bs, acts, X, masks=None):
     """List of pre-activations and list of activations (input first)."""
     A = [X]
     Z = []
-    for W, b, a in zip(Ws, bs, acts):
+    for l, (W, b, a) in enumerate(zip(Ws, bs, acts)):
         z = A[-1] @ W + b
         Z.append(z)
-        A.append(act(a, z))
+        out = act(a, z)
+        if masks is not None and l < len(Ws) - 1:
+            out = out * masks[l]
+        A.append(out)
     return Z, A
 
 
@@ -72,15 +75,16 @@ def per_sample_loss(loss, P, Y, z=None):
     raise ValueError(loss)
 
 
-def loss_and_grads(Ws, bs, acts, loss, X, Y, sw=None, alpha=0.0):
+def loss_and_grads(Ws, bs, acts, loss, X, Y, sw=None, alpha=0.0, masks=None):
     """Mean loss (+ alpha/2 |W|^2 / norm) and per-layer gradients (dW list, db list).
 
-    With sample weights the mean is weighted: sum(w L) / sum(w).
+    With sample weights the mean is weighted: sum(w L) / sum(w).  ``masks`` (one array per
+    hidden layer, entries 0 or 1/(1-rate)) applies inverted dropout to the hidden outputs.
     """
     n = X.shape[0]
     w = np.ones(n) if sw is None else np.asarray(sw, dtype=float)
     norm = w.sum()
-    Z, A = forward(Ws, bs, acts, X)
+    Z, A = forward(Ws, bs, acts, X, masks)
     P = A[-1]
     value = (w * per_sample_loss(loss, P, Y, Z[-1])).sum() / norm
     value += 0.5 * alpha * sum((W ** 2).sum() for W in Ws) / norm
@@ -105,7 +109,10 @@ def loss_and_grads(Ws, bs, acts, loss, X, Y, sw=None, alpha=0.0):
         dWs[l] = A[l].T @ dZ + alpha * Ws[l] / norm
         dbs[l] = dZ.sum(axis=0)
         if l > 0:
-            dZ = (dZ @ Ws[l].T) * act_derivative(acts[l - 1], Z[l - 1])
+            dA = dZ @ Ws[l].T
+            if masks is not None:
+                dA = dA * masks[l - 1]
+            dZ = dA * act_derivative(acts[l - 1], Z[l - 1])
     return value, dWs, dbs
 
 
@@ -130,3 +137,46 @@ def numeric_gradient(f, p, h=1e-6):
 
 def rel_error(a, b):
     return np.linalg.norm(a - b) / max(np.linalg.norm(a), np.linalg.norm(b), 1e-300)
+
+
+# --- update rules, written from the papers / torch.optim's documentation ---------------------
+def sgd(p, g, state, lr, momentum=0.0, nesterov=False):
+    if momentum == 0.0:
+        return p - lr * g
+    v = state.get("v")
+    v = g.copy() if v is None else momentum * v + g
+    state["v"] = v
+    return p - lr * (g + momentum * v if nesterov else v)
+
+
+def adam(p, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    t = state.get("t", 0) + 1
+    m = beta1 * state.get("m", 0.0) + (1 - beta1) * g
+    v = beta2 * state.get("v", 0.0) + (1 - beta2) * g * g
+    state.update(t=t, m=m, v=v)
+    m_hat = m / (1 - beta1 ** t)
+    v_hat = v / (1 - beta2 ** t)
+    p = p * (1 - lr * weight_decay)
+    return p - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def rmsprop(p, g, state, lr, rho=0.99, eps=1e-8):
+    v = rho * state.get("v", 0.0) + (1 - rho) * g * g
+    state["v"] = v
+    return p - lr * g / (np.sqrt(v) + eps)
+
+
+def irprop_minus(p, g, state, eta_plus=1.2, eta_minus=0.5, step_init=0.1, step_min=1e-6,
+                 step_max=50.0):
+    """Igel & Huesken (2000), iRprop-: the step grows while the sign holds; on a sign change
+    it shrinks and that weight's gradient is set to zero (no move now, no comparison next)."""
+    prev = state.get("prev", np.zeros_like(p))
+    step = state.get("step", np.full_like(p, step_init))
+    g = g.copy()
+    same = prev * g > 0
+    flip = prev * g < 0
+    step = np.where(same, np.minimum(step * eta_plus, step_max), step)
+    step = np.where(flip, np.maximum(step * eta_minus, step_min), step)
+    g[flip] = 0.0
+    state.update(prev=g, step=step)
+    return p - np.sign(g) * step

@@ -1,0 +1,165 @@
+"""Each update rule, step by step, against NumPy references and against torch.optim."""
+import numpy as np
+import pytest
+
+import fastbp
+import naive
+
+STEPS = 3
+
+# (fastbp optimizer, NumPy reference update with its keyword arguments)
+RULES = {
+    "sgd": (fastbp.SGD(learning_rate=0.1), naive.sgd, dict(lr=0.1)),
+    "momentum": (fastbp.SGD(learning_rate=0.1, momentum=0.9), naive.sgd,
+                 dict(lr=0.1, momentum=0.9)),
+    "nesterov": (fastbp.SGD(learning_rate=0.1, momentum=0.8, nesterov=True), naive.sgd,
+                 dict(lr=0.1, momentum=0.8, nesterov=True)),
+    "adam": (fastbp.Adam(learning_rate=0.01, beta1=0.8, beta2=0.99, eps=1e-7), naive.adam,
+             dict(lr=0.01, beta1=0.8, beta2=0.99, eps=1e-7)),
+    "adamw": (fastbp.AdamW(learning_rate=0.01, weight_decay=0.1), naive.adam,
+              dict(lr=0.01, weight_decay=0.1)),
+    "rmsprop": (fastbp.RMSprop(learning_rate=0.01, rho=0.9, eps=1e-6), naive.rmsprop,
+                dict(lr=0.01, rho=0.9, eps=1e-6)),
+    "rprop": (fastbp.RPROP(eta_plus=1.3, eta_minus=0.4, step_init=0.05), naive.irprop_minus,
+              dict(eta_plus=1.3, eta_minus=0.4, step_init=0.05)),
+}
+
+
+def problem(seed=0):
+    rng = np.random.default_rng(seed)
+    net = fastbp.Network([4, 6, 3], hidden_activation="tanh", output="softmax",
+                         dtype=np.float64, seed=seed)
+    X = rng.normal(size=(20, 4))
+    y = rng.integers(0, 3, 20)
+    return net, X, y
+
+
+def reference_steps(net, X, y, update, kwargs, steps=STEPS, alpha=0.0):
+    p = net.params.copy()
+    Y = np.eye(net.n_outputs)[y]
+    state = {}
+    for _ in range(steps):
+        Ws, bs = net.layout.weights(p), net.layout.biases(p)
+        _, dW, db = naive.loss_and_grads(Ws, bs, net.activations, net.loss, X, Y, alpha=alpha)
+        p = update(p, naive.flatten(dW, db), state, **kwargs)
+    return p
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_three_steps_match_numpy_reference(rule):
+    opt, update, kwargs = RULES[rule]
+    net, X, y = problem()
+    expected = reference_steps(net, X, y, update, kwargs)
+    # full batch, no shuffle: each epoch is exactly one update
+    net.fit(X, y, epochs=STEPS, batch_size=len(X), shuffle=False, optimizer=opt)
+    assert net.optimizer.t == STEPS
+    np.testing.assert_allclose(net.params, expected, rtol=1e-6, atol=1e-12)
+    assert np.abs(net.params - expected).max() < 1e-6
+
+
+def _torch_step_run(net, X, y, make_optimizer):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    layers = []
+    for l, (W, b) in enumerate(zip(net.weights, net.biases)):
+        lin = torch.nn.Linear(*W.shape).double()
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(W.T.copy()))
+            lin.bias.copy_(torch.from_numpy(b.copy()))
+        layers.append(lin)
+        if l < len(net.weights) - 1:
+            layers.append(torch.nn.Tanh())
+    model = torch.nn.Sequential(*layers)
+    opt = make_optimizer(torch, model.parameters())
+    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    for _ in range(STEPS):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(Xt), yt).backward()
+        opt.step()
+    return np.concatenate([np.concatenate([lin.weight.detach().numpy().T.ravel(),
+                                           lin.bias.detach().numpy()])
+                           for lin in model if isinstance(lin, torch.nn.Linear)])
+
+
+TORCH = {
+    "sgd": lambda t, p: t.optim.SGD(p, lr=0.1),
+    "momentum": lambda t, p: t.optim.SGD(p, lr=0.1, momentum=0.9),
+    "nesterov": lambda t, p: t.optim.SGD(p, lr=0.1, momentum=0.8, nesterov=True),
+    "adam": lambda t, p: t.optim.Adam(p, lr=0.01, betas=(0.8, 0.99), eps=1e-7),
+    "adamw": lambda t, p: t.optim.AdamW(p, lr=0.01, weight_decay=0.1),
+    "rmsprop": lambda t, p: t.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6),
+    "rprop": lambda t, p: t.optim.Rprop(p, lr=0.05, etas=(0.4, 1.3), step_sizes=(1e-6, 50)),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(TORCH))
+def test_three_steps_match_torch_optim(rule):
+    opt, _, _ = RULES[rule]
+    net, X, y = problem(1)
+    expected = _torch_step_run(net, X, y, TORCH[rule])
+    net.fit(X, y, epochs=STEPS, batch_size=len(X), shuffle=False, optimizer=opt)
+    np.testing.assert_allclose(net.params, expected, rtol=1e-6, atol=1e-10)
+
+
+def test_l2_penalty_step_matches_reference():
+    net, X, y = problem(2)
+    expected = reference_steps(net, X, y, naive.sgd, dict(lr=0.1), steps=2, alpha=0.5)
+    h = net.fit(X, y, epochs=2, batch_size=len(X), shuffle=False, learning_rate=0.1,
+                alpha=0.5)
+    np.testing.assert_allclose(net.params, expected, rtol=1e-10, atol=1e-13)
+    assert h.loss[0] > 0
+
+
+def test_gradient_clipping_rescales_to_the_global_norm():
+    net, X, y = problem(3)
+    p0 = net.params.copy()
+    _, g = net.gradient(X, y)
+    norm = np.linalg.norm(g)
+    net.fit(X, y, epochs=1, batch_size=len(X), shuffle=False, learning_rate=0.1,
+            clip_norm=0.25 * norm)
+    np.testing.assert_allclose(net.params, p0 - 0.1 * g * 0.25, rtol=1e-12, atol=1e-15)
+    # a bound above the norm changes nothing
+    net2, _, _ = problem(3)
+    net2.fit(X, y, epochs=1, batch_size=len(X), shuffle=False, learning_rate=0.1,
+             clip_norm=2 * norm)
+    np.testing.assert_allclose(net2.params, p0 - 0.1 * g, rtol=1e-12, atol=1e-15)
+
+
+def test_warm_start_continues_the_optimizer_state():
+    net_a, X, y = problem(4)
+    net_b, _, _ = problem(4)
+    net_c, _, _ = problem(4)
+    kw = dict(batch_size=len(X), shuffle=False)
+    net_a.fit(X, y, epochs=4, optimizer=fastbp.Adam(0.01), **kw)
+    net_b.fit(X, y, epochs=2, optimizer=fastbp.Adam(0.01), **kw)
+    net_b.fit(X, y, epochs=2, optimizer=fastbp.Adam(0.01), warm_start=True, **kw)
+    net_c.fit(X, y, epochs=2, optimizer=fastbp.Adam(0.01), **kw)
+    net_c.fit(X, y, epochs=2, optimizer=fastbp.Adam(0.01), **kw)  # fresh moments
+    assert net_b.optimizer.t == 4
+    np.testing.assert_array_equal(net_a.params, net_b.params)
+    assert not np.allclose(net_a.params, net_c.params)
+    with pytest.raises(ValueError, match="warm_start continues the previous optimizer"):
+        net_b.fit(X, y, epochs=1, optimizer="sgd", warm_start=True)
+
+
+def test_rprop_on_fann_mushroom_reaches_fann_test_mse():
+    """FANN's mushroom example: 125-32-2, tanh hidden, logistic output, squared error, RPROP,
+    300 epochs; FANN 2.2 reaches test MSE 0.00025.  The bar is 0.001."""
+    from conftest import fann_path
+    from fastbp.fann import read_fann_data
+    X, Y = read_fann_data(fann_path("mushroom.train"), np.float32)
+    Xt, Yt = read_fann_data(fann_path("mushroom.test"), np.float32)
+    net = fastbp.Network([125, 32, 2], hidden_activation="tanh", output="logistic",
+                         loss="squared_error", dtype=np.float32, seed=0)
+    net.fit(X, Y, epochs=300, optimizer="rprop")
+    mse = float(np.mean((net.predict_proba(Xt) - Yt) ** 2))  # over samples and outputs
+    assert mse <= 0.001
+
+
+def test_lbfgs_on_digits_reaches_95_percent(digits):
+    X_train, X_test, y_train, y_test = digits
+    net = fastbp.Network([64, 32, 10], hidden_activation="tanh", output="softmax",
+                         dtype=np.float64, seed=0)
+    history = net.fit(X_train, y_train, epochs=200, optimizer="lbfgs", alpha=1e-3)
+    assert 1 <= history.epochs <= 200
+    assert history.loss[-1] < history.loss[0]
+    assert np.mean(net.predict(X_test) == y_test) >= 0.95
