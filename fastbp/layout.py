@@ -1,8 +1,10 @@
 """Where each layer's weights and biases live in the flat parameter vector.
 
-The vector holds, layer after layer, the (n_in, n_out) weight matrix in row-major order and
-then the n_out biases: ``[W_0, b_0, W_1, b_1, ...]``, as FANN lays out its connections.  The
-gradient and every optimizer slot use the same layout, so one loop updates all parameters.
+The vector holds, layer after layer, the weights unit by unit -- the n_in incoming weights of
+output unit 0, then those of unit 1, ... (FANN's order) -- and then the n_out biases.  In
+matrix terms that is W^T, the (n_out, n_in) matrix, row-major, so ``net.weights[l]``, the
+(n_in, n_out) matrix of ``z = a @ W + b``, is a transposed view.  The gradient and every
+optimizer slot use the same layout, so one loop updates all parameters.
 """
 import numpy as np
 
@@ -61,8 +63,9 @@ class Layout:
         return slice(start, start + self.sizes[l + 1])
 
     def weights(self, flat):
-        """Views of ``flat`` as the list of (n_in, n_out) weight matrices."""
-        return [flat[self.weight_slice(l)].reshape(self.sizes[l], self.sizes[l + 1])
+        """Views of ``flat`` as the list of (n_in, n_out) weight matrices (each the transpose
+        of the stored unit-by-unit (n_out, n_in) block)."""
+        return [flat[self.weight_slice(l)].reshape(self.sizes[l + 1], self.sizes[l]).T
                 for l in range(self.n_layers)]
 
     def biases(self, flat):

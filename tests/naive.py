@@ -117,8 +117,9 @@ def loss_and_grads(Ws, bs, acts, loss, X, Y, sw=None, alpha=0.0, masks=None):
 
 
 def flatten(dWs, dbs):
-    """Per-layer arrays into the flat layout [W_0, b_0, W_1, b_1, ...]."""
-    return np.concatenate([np.concatenate([dW.ravel(), db]) for dW, db in zip(dWs, dbs)])
+    """Per-layer arrays into the flat layout: per layer, each output unit's incoming weights
+    (the rows of W^T), then the biases."""
+    return np.concatenate([np.concatenate([dW.T.ravel(), db]) for dW, db in zip(dWs, dbs)])
 
 
 def numeric_gradient(f, p, h=1e-6):

@@ -18,10 +18,12 @@ def test_weights_and_biases_are_views_into_params():
     net.weights[1][2, 1] = 42.0
     assert 42.0 in net.params
     k = int(np.flatnonzero(net.params == 42.0)[0])
-    assert k == 5 * 4 + 4 + 2 * 3 + 1  # [W0, b0, W1 row-major ...]
+    # [W0, b0, W1, b1, ...], each W stored unit by unit: W1[i, j] is unit j's i-th input
+    assert k == 5 * 4 + 4 + 1 * 4 + 2
     # ... and the reverse
     net.params[:] = np.arange(net.n_params)
     assert net.biases[0][0] == 20 and net.weights[2][0, 0] == 20 + 4 + 12 + 3
+    assert net.weights[2][1, 0] == 20 + 4 + 12 + 3 + 1 and net.weights[2][0, 1] == 39 + 3
     # assigning the property copies into the same buffer: views stay valid
     before = net.params
     net.params = np.zeros(net.n_params)

@@ -75,7 +75,8 @@ def _torch_step_run(net, X, y, make_optimizer):
         opt.zero_grad()
         torch.nn.functional.cross_entropy(model(Xt), yt).backward()
         opt.step()
-    return np.concatenate([np.concatenate([lin.weight.detach().numpy().T.ravel(),
+    # torch's Linear.weight is (out, in): unit by unit, the layout of the flat vector
+    return np.concatenate([np.concatenate([lin.weight.detach().numpy().ravel(),
                                            lin.bias.detach().numpy()])
                            for lin in model if isinstance(lin, torch.nn.Linear)])
 

@@ -4,7 +4,6 @@ import pytest
 
 import fastbp
 import naive
-from fastbp.kernels.forward import layer_block
 from fastbp.kernels.training import batch_gradient
 from fastbp.network import Workspace
 
@@ -28,9 +27,12 @@ def test_dropout_masks_and_gradient_match_reference():
     grad = np.empty_like(net.params)
     state = np.array([7], dtype=np.uint64)
     rates = np.array([rate, rate, 0.0])
-    total = batch_gradient(X, Y, np.empty(0), net.params, grad, net.layout.spec, net.loss_code,
-                           ws.acts, ws.tmp, 16, 1 / 16, rates, ws.masks, state)
-    masks = [layer_block(ws.masks, net.layout.spec, l, 16).copy() for l in range(2)]
+    total = batch_gradient(X.ravel(), 0, Y.ravel(), 0, np.empty(0), 0, net.params, grad,
+                           net.layout.spec, net.loss_code, ws.acts, ws.tmp, 16, 1 / 16, rates,
+                           ws.masks, state, 0.0)
+    spec = net.layout.spec
+    masks = [ws.masks[16 * spec[l, 5]:16 * (spec[l, 5] + spec[l, 1])].reshape(16, -1).copy()
+             for l in range(2)]
     for m in masks:
         assert set(np.unique(m)) == {0.0, 1 / (1 - rate)}
         assert abs(np.mean(m == 0) - rate) < 0.1

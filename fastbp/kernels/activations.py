@@ -1,15 +1,26 @@
-"""Activation functions and their derivatives, on 2-D blocks of a batch, in place.
+"""Activation functions and their derivatives, in place on contiguous runs of a flat buffer.
 
+A layer's block of the activation buffer is ``rows * n_units`` contiguous values, so the
+element-wise activations are one flat loop (vectorized by LLVM); softmax works row by row.
 Derivatives are expressed through the activation's *output* ``a`` (tanh: 1 - a**2, logistic:
 a (1 - a), relu: a > 0), so the backward pass needs only the stored activations, never the
 pre-activations.  Softmax appears only as an output layer, where it is fused with the
 cross-entropy loss (see :mod:`fastbp.kernels.losses`).
+
+Indexing convention for every loop kernel: offsets into flat arrays are converted to unsigned
+integers (``U``) and the loops index ``buf[o + U(k)]``.  With a signed index of unknown sign,
+Numba emits a negative-index wraparound check that keeps LLVM from vectorizing; with slices
+instead of offsets, every slice costs reference-count updates (atomic instructions) that
+dominated the time of online training.
 """
+import numpy as np
 from numba import njit
 
 from .._config import JIT
 from .codes import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU, SOFTMAX, TANH
 from .mathfn import exp, logistic, tanh
+
+U = np.uint64
 
 
 @njit(**JIT)
@@ -27,44 +38,6 @@ def activation_value(z, code):
 
 
 @njit(**JIT)
-def activate(Z, code):
-    """Replace every entry of the (rows, units) block ``Z`` by its activation."""
-    rows, n = Z.shape
-    if code == IDENTITY:
-        return
-    if code == LOGISTIC:
-        for r in range(rows):
-            for j in range(n):
-                Z[r, j] = logistic(Z[r, j])
-    elif code == TANH:
-        for r in range(rows):
-            for j in range(n):
-                Z[r, j] = tanh(Z[r, j])
-    elif code == RELU:
-        for r in range(rows):
-            for j in range(n):
-                Z[r, j] = max(Z[r, j], 0.0)
-    elif code == LEAKY_RELU:
-        for r in range(rows):
-            for j in range(n):
-                z = Z[r, j]
-                Z[r, j] = z if z > 0.0 else LEAKY_SLOPE * z
-    elif code == SOFTMAX:
-        for r in range(rows):
-            m = Z[r, 0]
-            for j in range(1, n):
-                m = max(m, Z[r, j])
-            s = 0.0
-            for j in range(n):
-                e = exp(Z[r, j] - m)
-                Z[r, j] = e
-                s += e
-            inv = 1.0 / s
-            for j in range(n):
-                Z[r, j] *= inv
-
-
-@njit(**JIT)
 def derivative_from_output(a, code):
     """f'(z) written through a = f(z), for the element-wise activations."""
     if code == LOGISTIC:
@@ -79,34 +52,83 @@ def derivative_from_output(a, code):
 
 
 @njit(**JIT)
-def backprop_activation(G, A, code):
-    """A <- G * f'(A), element-wise, for a hidden layer.
-
-    ``G`` holds dLoss/dA (the next layer's delta times its weights); ``A`` holds the layer's
-    activations on entry and its delta dLoss/dZ on return, so the backward pass reuses the
-    activation buffer instead of keeping a second one.  ``G`` may be ``A`` itself.
-    """
-    rows, n = A.shape
+def activate(buf, off, count, width, code):
+    """Replace ``buf[off:off+count]`` (rows of ``width`` units) by its activation."""
+    o = U(off)
+    zero = buf.dtype.type(0)
     if code == IDENTITY:
-        for r in range(rows):
-            for j in range(n):
-                A[r, j] = G[r, j]
-    elif code == LOGISTIC:
-        for r in range(rows):
-            for j in range(n):
-                a = A[r, j]
-                A[r, j] = G[r, j] * (a * (1.0 - a))
+        return
+    if code == LOGISTIC:
+        for k in range(count):
+            buf[o + U(k)] = logistic(buf[o + U(k)])
     elif code == TANH:
-        for r in range(rows):
-            for j in range(n):
-                a = A[r, j]
-                A[r, j] = G[r, j] * (1.0 - a * a)
+        for k in range(count):
+            buf[o + U(k)] = tanh(buf[o + U(k)])
     elif code == RELU:
-        for r in range(rows):
-            for j in range(n):
-                A[r, j] = G[r, j] if A[r, j] > 0.0 else 0.0
+        for k in range(count):
+            buf[o + U(k)] = max(buf[o + U(k)], zero)
     elif code == LEAKY_RELU:
-        for r in range(rows):
-            for j in range(n):
-                g = G[r, j]
-                A[r, j] = g if A[r, j] > 0.0 else LEAKY_SLOPE * g
+        slope = buf.dtype.type(LEAKY_SLOPE)
+        for k in range(count):
+            z = buf[o + U(k)]
+            buf[o + U(k)] = z if z > zero else slope * z
+    elif code == SOFTMAX:
+        for r in range(0, count, width):
+            row = o + U(r)
+            m = buf[row]
+            for k in range(1, width):
+                m = max(m, buf[row + U(k)])
+            s = zero
+            for k in range(width):
+                e = exp(buf[row + U(k)] - m)
+                buf[row + U(k)] = e
+                s += e
+            inv = 1 / s
+            for k in range(width):
+                buf[row + U(k)] *= inv
+
+
+@njit(**JIT)
+def backprop_activation(g, go, a, ao, count, code):
+    """a[ao+k] <- g[go+k] * f'(a[ao+k]) for k < count, for a hidden layer.
+
+    ``g`` holds dLoss/dA (the next layer's delta times its weights); ``a`` holds the layer's
+    activations on entry and its delta dLoss/dZ on return, so the backward pass reuses the
+    activation buffer instead of keeping a second one.
+    """
+    gb = U(go)
+    ab = U(ao)
+    one = a.dtype.type(1)
+    zero = a.dtype.type(0)
+    if code == IDENTITY:
+        for k in range(count):
+            a[ab + U(k)] = g[gb + U(k)]
+    elif code == LOGISTIC:
+        for k in range(count):
+            v = a[ab + U(k)]
+            a[ab + U(k)] = g[gb + U(k)] * (v * (one - v))
+    elif code == TANH:
+        for k in range(count):
+            v = a[ab + U(k)]
+            a[ab + U(k)] = g[gb + U(k)] * (one - v * v)
+    elif code == RELU:
+        for k in range(count):
+            a[ab + U(k)] = g[gb + U(k)] if a[ab + U(k)] > zero else zero
+    elif code == LEAKY_RELU:
+        slope = a.dtype.type(LEAKY_SLOPE)
+        for k in range(count):
+            v = g[gb + U(k)]
+            a[ab + U(k)] = v if a[ab + U(k)] > zero else slope * v
+
+
+@njit(**JIT)
+def undo_dropout(g, go, a, ao, m, count):
+    """Route the gradient through inverted dropout: g *= m and a /= m (0 where dropped), so
+    that :func:`backprop_activation` sees the activations from before dropout."""
+    gb = U(go)
+    ab = U(ao)
+    zero = a.dtype.type(0)
+    for k in range(count):
+        f = m[ab + U(k)]
+        g[gb + U(k)] *= f
+        a[ab + U(k)] = a[ab + U(k)] / f if f != zero else zero

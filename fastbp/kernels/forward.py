@@ -1,15 +1,23 @@
-"""The dense forward pass: Z = A_prev @ W + b, then the activation, layer after layer.
+"""The dense forward pass: z = W a + b, then the activation, layer after layer.
 
-Every layer writes its block of one flat activation buffer (``acts``); the block of layer l
-for a batch of ``rows`` rows is ``acts[rows*A_OFF : rows*(A_OFF + N_OUT)]`` viewed as
-(rows, N_OUT).  Weights and biases are views into the flat parameter vector, as described by
-the ``spec`` table (see :mod:`fastbp.kernels.codes`).
+Layout (see :mod:`fastbp.layout`): each layer's weights are stored unit by unit, the
+``N_IN`` incoming weights of output unit j contiguous at ``W_OFF + j * N_IN`` (FANN's
+order), followed by the ``N_OUT`` biases at ``B_OFF``.  So a unit's pre-activation is a
+contiguous dot product, which vectorizes with the sum held in registers.
+
+Activations live in one flat buffer ``acts``: for a batch of ``rows`` rows, layer l's block
+is ``acts[rows*A_OFF : rows*(A_OFF + N_OUT)]``, row-major.  Inputs come as a flat array
+``x`` and the offset ``xo`` of the batch's first row, so online training can point at a row
+of the data set without copying it.
+
+Small products use the hand-written loops below; products of at least ``BLAS_MIN_MACS``
+multiply-adds (and more than one row) go to BLAS through ``np.dot`` on 2-D views.
 """
 import numpy as np
 from numba import njit
 
 from .._config import JIT
-from .activations import activate
+from .activations import U, activate
 from .codes import A_OFF, ACT, B_OFF, N_IN, N_OUT, W_OFF
 from .rng import uniform
 
@@ -20,67 +28,97 @@ BLAS_MIN_MACS = 1 << 16
 
 
 @njit(**JIT)
-def layer_weights(flat, spec, l):
-    """The (N_IN, N_OUT) weight matrix of layer ``l``: a view into ``flat``."""
+def use_blas(rows, n_in, n_out):
+    return rows > 1 and rows * n_in * n_out >= BLAS_MIN_MACS
+
+
+@njit(**JIT)
+def rows_view(buf, off, rows, n):
+    """``buf[off:off+rows*n]`` as a (rows, n) matrix (a view)."""
+    return buf[off:off + rows * n].reshape((rows, n))
+
+
+@njit(**JIT)
+def layer_matrix(flat, spec, l):
+    """Layer ``l``'s weights as the (N_OUT, N_IN) matrix stored in ``flat`` (a view); its
+    transpose is the (N_IN, N_OUT) matrix ``W`` of ``z = a @ W + b``."""
+    return rows_view(flat, spec[l, W_OFF], spec[l, N_OUT], spec[l, N_IN])
+
+
+@njit(**JIT)
+def dense_loops(x, xo, params, w0, b0, n_in, n_out, z, zo, rows):
+    """z = W a + b for each row, as dot products (two units per sweep over the inputs)."""
+    zero = params.dtype.type(0)
+    nin = U(n_in)
+    for r in range(rows):
+        xr = U(xo + r * n_in)
+        zr = U(zo + r * n_out)
+        j = 0
+        while j + 2 <= n_out:
+            w = U(w0 + j * n_in)
+            s0 = zero
+            s1 = zero
+            for i in range(n_in):
+                k = U(i)
+                ai = x[xr + k]
+                s0 += params[w + k] * ai
+                s1 += params[w + nin + k] * ai
+            z[zr + U(j)] = s0 + params[U(b0 + j)]
+            z[zr + U(j + 1)] = s1 + params[U(b0 + j + 1)]
+            j += 2
+        if j < n_out:
+            w = U(w0 + j * n_in)
+            s0 = zero
+            for i in range(n_in):
+                k = U(i)
+                s0 += params[w + k] * x[xr + k]
+            z[zr + U(j)] = s0 + params[U(b0 + j)]
+
+
+@njit(**JIT)
+def dense_blas(x, xo, params, w0, b0, n_in, n_out, z, zo, rows):
+    """z = a @ W + b for a block of rows through BLAS."""
+    np.dot(rows_view(x, xo, rows, n_in), rows_view(params, w0, n_out, n_in).T,
+           rows_view(z, zo, rows, n_out))
+    b = U(b0)
+    for r in range(rows):
+        zr = U(zo + r * n_out)
+        for j in range(n_out):
+            z[zr + U(j)] += params[b + U(j)]
+
+
+@njit(**JIT)
+def dense(x, xo, params, spec, l, z, rows):
+    """Layer ``l``'s pre-activations for ``rows`` rows of input at ``x[xo:]``, into its block
+    of ``z``; BLAS or loops by size."""
     n_in = spec[l, N_IN]
     n_out = spec[l, N_OUT]
-    w0 = spec[l, W_OFF]
-    return flat[w0:w0 + n_in * n_out].reshape((n_in, n_out))
-
-
-@njit(**JIT)
-def layer_biases(flat, spec, l):
-    """The N_OUT biases of layer ``l``: a view into ``flat``."""
-    b0 = spec[l, B_OFF]
-    return flat[b0:b0 + spec[l, N_OUT]]
-
-
-@njit(**JIT)
-def layer_block(buf, spec, l, rows):
-    """Layer ``l``'s (rows, N_OUT) block of an activation-shaped buffer."""
-    n = spec[l, N_OUT]
-    o = rows * spec[l, A_OFF]
-    return buf[o:o + rows * n].reshape((rows, n))
-
-
-@njit(**JIT)
-def affine(A, W, b, Z):
-    """Z = A @ W + b for a block of rows (BLAS for big products, loops for small ones)."""
-    rows, n_in = A.shape
-    n_out = W.shape[1]
-    if rows * n_in * n_out >= BLAS_MIN_MACS:
-        np.dot(A, W, Z)
-        for r in range(rows):
-            for j in range(n_out):
-                Z[r, j] += b[j]
+    if use_blas(rows, n_in, n_out):
+        dense_blas(x, xo, params, spec[l, W_OFF], spec[l, B_OFF], n_in, n_out, z,
+                   rows * spec[l, A_OFF], rows)
     else:
-        for r in range(rows):
-            for j in range(n_out):
-                Z[r, j] = b[j]
-            for i in range(n_in):
-                a = A[r, i]
-                if a != 0.0:  # relu/dropout zeros cost nothing
-                    for j in range(n_out):
-                        Z[r, j] += a * W[i, j]
+        dense_loops(x, xo, params, spec[l, W_OFF], spec[l, B_OFF], n_in, n_out, z,
+                    rows * spec[l, A_OFF], rows)
 
 
 @njit(**JIT)
-def apply_dropout(A, M, rate, rng):
-    """Inverted dropout: zero each entry with probability ``rate``, scale the rest by
-    1/(1-rate); the factors go to ``M`` for the backward pass."""
-    rows, n = A.shape
+def apply_dropout(a, ao, m, count, rate, rng):
+    """Inverted dropout on ``a[ao:ao+count]``: zero each entry with probability ``rate``,
+    scale the rest by 1/(1-rate); the factors go to ``m`` (same offsets) for the backward
+    pass."""
     keep = 1.0 - rate
-    scale = 1.0 / keep
-    for r in range(rows):
-        for j in range(n):
-            m = scale if uniform(rng) < keep else 0.0
-            M[r, j] = m
-            A[r, j] *= m
+    scale = a.dtype.type(1.0 / keep)
+    zero = a.dtype.type(0)
+    o = U(ao)
+    for k in range(count):
+        f = scale if uniform(rng) < keep else zero
+        m[o + U(k)] = f
+        a[o + U(k)] *= f
 
 
 @njit(**JIT)
-def forward(x, params, spec, acts, rows, activate_output, dropout, masks, rng):
-    """Forward pass of ``rows`` rows of ``x`` through every layer.
+def forward(x, xo, params, spec, acts, rows, activate_output, dropout, masks, rng):
+    """Forward pass of ``rows`` rows starting at ``x[xo]`` through every layer.
 
     Leaves each hidden layer's activations in ``acts``; the output layer's block holds the
     output activations when ``activate_output`` is true and the logits (pre-activations)
@@ -91,14 +129,16 @@ def forward(x, params, spec, acts, rows, activate_output, dropout, masks, rng):
     """
     n_layers = spec.shape[0]
     use_dropout = dropout.shape[0] > 0
-    A = x
     for l in range(n_layers):
-        Z = layer_block(acts, spec, l, rows)
-        affine(A, layer_weights(params, spec, l), layer_biases(params, spec, l), Z)
+        if l == 0:
+            dense(x, xo, params, spec, 0, acts, rows)
+        else:
+            dense(acts, rows * spec[l - 1, A_OFF], params, spec, l, acts, rows)
+        zo = rows * spec[l, A_OFF]
+        count = rows * spec[l, N_OUT]
         if l < n_layers - 1:
-            activate(Z, spec[l, ACT])
+            activate(acts, zo, count, spec[l, N_OUT], spec[l, ACT])
             if use_dropout and dropout[l] > 0.0:
-                apply_dropout(Z, layer_block(masks, spec, l, rows), dropout[l], rng)
+                apply_dropout(acts, zo, masks, count, dropout[l], rng)
         elif activate_output:
-            activate(Z, spec[l, ACT])
-        A = Z
+            activate(acts, zo, count, spec[l, N_OUT], spec[l, ACT])

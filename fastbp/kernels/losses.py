@@ -1,6 +1,6 @@
 """Losses, fused with the output activation for numerical stability.
 
-``output_delta`` starts from the output layer's pre-activations Z (logits), so it can use
+``output_delta`` starts from the output layer's pre-activations z (logits), so it can use
 log-sum-exp for softmax + cross-entropy and softplus for logistic + binary cross-entropy, and
 never takes the log of a probability that rounded to 0.
 
@@ -17,57 +17,58 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT
-from .activations import activation_value, derivative_from_output
-from .mathfn import exp, logistic
+from .activations import U, activation_value, derivative_from_output
 from .codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
+from .mathfn import exp, logistic
 
 
 @njit(**JIT)
-def output_delta(Z, Y, w, inv_norm, act, loss, write_delta):
-    """Loss of a batch from its logits ``Z`` (rows, n_out) and targets ``Y``.
+def output_delta(z, zo, y, yo, w, wo, rows, n, inv_norm, act, loss, write_delta):
+    """Loss of ``rows`` rows of logits ``z[zo:]`` against targets ``y[yo:]`` (n per row).
 
-    Returns sum_r w_r L_r (w_r = 1 when ``w`` is empty).  With ``write_delta`` the block ``Z``
-    is overwritten by the batch-mean gradient dLoss/dZ, i.e. the output delta, each row scaled
-    by ``w_r * inv_norm``; otherwise ``Z`` is left unchanged.
+    Returns sum_r w_r L_r, with w_r = ``w[wo + r]`` (1 when ``w`` is empty).  With
+    ``write_delta`` the logits are overwritten by the batch-mean gradient dLoss/dz (the
+    output delta), each row scaled by ``w_r * inv_norm``; otherwise they are left unchanged.
     """
-    rows, n = Z.shape
     weighted = w.shape[0] > 0
     total = 0.0
     for r in range(rows):
-        wr = w[r] if weighted else 1.0
-        c = wr * inv_norm
+        zr = U(zo + r * n)
+        yr = U(yo + r * n)
+        wr = np.float64(w[U(wo + r)]) if weighted else 1.0
+        c = z.dtype.type(wr * inv_norm)
         lr = 0.0
         if loss == CROSS_ENTROPY:  # softmax output
-            m = Z[r, 0]
+            m = z[zr]
             for j in range(1, n):
-                m = max(m, Z[r, j])
+                m = max(m, z[zr + U(j)])
             s = 0.0
             yz = 0.0
             ysum = 0.0
             for j in range(n):
-                s += exp(Z[r, j] - m)
-                yz += Y[r, j] * (Z[r, j] - m)
-                ysum += Y[r, j]
+                zj = z[zr + U(j)]
+                s += exp(zj - m)
+                yz += y[yr + U(j)] * (zj - m)
+                ysum += y[yr + U(j)]
             lr = ysum * np.log(s) - yz
             if write_delta:
-                inv = ysum / s
+                scale = z.dtype.type(ysum / s)
                 for j in range(n):
-                    Z[r, j] = c * (exp(Z[r, j] - m) * inv - Y[r, j])
+                    z[zr + U(j)] = c * (exp(z[zr + U(j)] - m) * scale - y[yr + U(j)])
         elif loss == BINARY_CROSS_ENTROPY:  # logistic output
             for j in range(n):
-                z = Z[r, j]
-                y = Y[r, j]
-                # -[y log p + (1-y) log(1-p)] = softplus(z) - y z
-                lr += max(z, 0.0) - y * z + np.log1p(exp(-abs(z)))
+                v = z[zr + U(j)]
+                t = y[yr + U(j)]
+                # -[t log p + (1-t) log(1-p)] = softplus(v) - t v
+                lr += max(v, 0.0) - t * v + np.log1p(exp(-abs(v)))
                 if write_delta:
-                    Z[r, j] = c * (logistic(z) - y)
+                    z[zr + U(j)] = c * (logistic(v) - t)
         else:  # squared error, any element-wise output activation
             for j in range(n):
-                a = activation_value(Z[r, j], act)
-                d = a - Y[r, j]
+                a = activation_value(z[zr + U(j)], act)
+                d = a - y[yr + U(j)]
                 lr += 0.5 * d * d
                 if write_delta:
-                    Z[r, j] = c * d * derivative_from_output(a, act)
+                    z[zr + U(j)] = c * d * derivative_from_output(a, act)
         total += wr * lr
     return total
-

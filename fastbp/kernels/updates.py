@@ -21,22 +21,24 @@ from numba import njit
 
 from .._config import JIT
 from .codes import (ADAM, H_BETA1, H_BETA2, H_CLIP, H_EPS, H_ETA_MINUS, H_ETA_PLUS, H_LR,
-                    H_MOMENTUM, H_NESTEROV, H_RHO, H_STEP_MAX, H_STEP_MIN, H_WEIGHT_DECAY,
-                    RMSPROP, RPROP, SGD)
-from .forward import layer_weights
+                    H_MOMENTUM, H_NESTEROV, H_RHO, H_STEP_MAX, H_STEP_MIN, H_WEIGHT_DECAY, N_IN,
+                    N_OUT, RMSPROP, RPROP, SGD, W_OFF)
 
 
 @njit(**JIT)
 def add_l2(params, grad, spec, coef):
     """grad_W += coef * W for every weight matrix (not the biases); returns sum of W**2."""
+    c = params.dtype.type(coef)
     total = 0.0
     for l in range(spec.shape[0]):
-        W = layer_weights(params, spec, l).ravel()
-        gW = layer_weights(grad, spec, l).ravel()
-        s = W.dtype.type(0)
-        for k in range(W.shape[0]):
+        w0 = spec[l, W_OFF]
+        count = spec[l, N_IN] * spec[l, N_OUT]
+        W = params[w0:w0 + count]
+        G = grad[w0:w0 + count]
+        s = params.dtype.type(0)
+        for k in range(count):
             w = W[k]
-            gW[k] += coef * w
+            G[k] += c * w
             s += w * w
         total += s
     return total
@@ -51,7 +53,7 @@ def clip_by_global_norm(grad, max_norm):
         s += np.float64(grad[k]) * grad[k]
     norm = np.sqrt(s)
     if norm > max_norm:
-        scale = max_norm / norm
+        scale = grad.dtype.type(max_norm / norm)
         for k in range(grad.shape[0]):
             grad[k] *= scale
     return norm
@@ -60,65 +62,89 @@ def clip_by_global_norm(grad, max_norm):
 @njit(**JIT)
 def sgd(params, grad, velocity, lr, mu, nesterov):
     n = params.shape[0]
+    lr_ = params.dtype.type(lr)
+    mu_ = params.dtype.type(mu)
     if mu == 0.0:
         for k in range(n):
-            params[k] -= lr * grad[k]
+            params[k] -= lr_ * grad[k]
     elif nesterov:
         for k in range(n):
             g = grad[k]
-            v = mu * velocity[k] + g
+            v = mu_ * velocity[k] + g
             velocity[k] = v
-            params[k] -= lr * (g + mu * v)
+            params[k] -= lr_ * (g + mu_ * v)
     else:
         for k in range(n):
-            v = mu * velocity[k] + grad[k]
+            v = mu_ * velocity[k] + grad[k]
             velocity[k] = v
-            params[k] -= lr * v
+            params[k] -= lr_ * v
 
 
 @njit(**JIT)
 def adam(params, grad, m, v, lr, b1, b2, eps, wd, t):
-    n = params.shape[0]
-    step = lr / (1.0 - b1 ** t)
-    inv_c2 = 1.0 / np.sqrt(1.0 - b2 ** t)
-    decay = 1.0 - lr * wd
-    c1 = 1.0 - b1
-    c2 = 1.0 - b2
-    for k in range(n):
-        g = grad[k]
-        mk = b1 * m[k] + c1 * g
-        vk = b2 * v[k] + c2 * g * g
-        m[k] = mk
-        v[k] = vk
-        params[k] = params[k] * decay - step * mk / (np.sqrt(vk) * inv_c2 + eps)
+    dt = params.dtype.type
+    step = dt(lr / (1.0 - b1 ** t))
+    inv_c2 = dt(1.0 / np.sqrt(1.0 - b2 ** t))
+    decay = dt(1.0 - lr * wd)
+    b1_ = dt(b1)
+    b2_ = dt(b2)
+    c1 = dt(1.0 - b1)
+    c2 = dt(1.0 - b2)
+    eps_ = dt(eps)
+    if wd == 0.0:
+        for k in range(params.shape[0]):
+            g = grad[k]
+            mk = b1_ * m[k] + c1 * g
+            vk = b2_ * v[k] + c2 * g * g
+            m[k] = mk
+            v[k] = vk
+            params[k] -= step * mk / (np.sqrt(vk) * inv_c2 + eps_)
+    else:
+        for k in range(params.shape[0]):
+            g = grad[k]
+            mk = b1_ * m[k] + c1 * g
+            vk = b2_ * v[k] + c2 * g * g
+            m[k] = mk
+            v[k] = vk
+            params[k] = params[k] * decay - step * mk / (np.sqrt(vk) * inv_c2 + eps_)
 
 
 @njit(**JIT)
 def rmsprop(params, grad, v, lr, rho, eps):
-    c = 1.0 - rho
+    dt = params.dtype.type
+    lr_ = dt(lr)
+    rho_ = dt(rho)
+    c = dt(1.0 - rho)
+    eps_ = dt(eps)
     for k in range(params.shape[0]):
         g = grad[k]
-        vk = rho * v[k] + c * g * g
+        vk = rho_ * v[k] + c * g * g
         v[k] = vk
-        params[k] -= lr * g / (np.sqrt(vk) + eps)
+        params[k] -= lr_ * g / (np.sqrt(vk) + eps_)
 
 
 @njit(**JIT)
 def irprop_minus(params, grad, prev_grad, steps, eta_plus, eta_minus, step_min, step_max):
+    dt = params.dtype.type
+    up = dt(eta_plus)
+    down = dt(eta_minus)
+    lo = dt(step_min)
+    hi = dt(step_max)
+    zero = dt(0)
     for k in range(params.shape[0]):
         g = grad[k]
         s = prev_grad[k] * g
         step = steps[k]
-        if s > 0.0:
-            step = min(step * eta_plus, step_max)
-        elif s < 0.0:
-            step = max(step * eta_minus, step_min)
-            g = 0.0
+        if s > zero:
+            step = min(step * up, hi)
+        elif s < zero:
+            step = max(step * down, lo)
+            g = zero
         steps[k] = step
         prev_grad[k] = g
-        if g > 0.0:
+        if g > zero:
             params[k] -= step
-        elif g < 0.0:
+        elif g < zero:
             params[k] += step
 
 
