@@ -125,6 +125,9 @@ def loss_and_gradient(X, Y, sw, params, grad, spare, spec, loss, alpha, acts, tm
     Works through the data ``chunk`` rows at a time (``acts``/``tmp`` sized for ``chunk``),
     summing each chunk's gradient (computed into ``spare``) into ``grad``.
     """
+    X, Y, sw, params, grad, spare = borrow(X), borrow(Y), borrow(sw), borrow(params), \
+        borrow(grad), borrow(spare)
+    spec, acts, tmp = borrow(spec), borrow(acts), borrow(tmp)
     n, n_in = X.shape
     n_out = Y.shape[1]
     Xf = X.reshape(X.size)
@@ -169,6 +172,7 @@ def predict_into(X, params, spec, out):
 
     Returns False, without computing anything, when ``X`` holds a NaN or an infinity.
     """
+    X, params, spec, out = borrow(X), borrow(params), borrow(spec), borrow(out)
     if not all_finite(X):
         return False
     n, n_in = X.shape
@@ -191,6 +195,8 @@ def predict_into(X, params, spec, out):
 @njit(**JIT)
 def evaluate(X, Y, sw, params, spec, loss, out, acts):
     """Mean loss over (X, Y) (no penalty) with the output activations written to ``out``."""
+    X, Y, sw, params, spec, out, acts = borrow(X), borrow(Y), borrow(sw), borrow(params), \
+        borrow(spec), borrow(out), borrow(acts)
     n, n_in = X.shape
     last = spec.shape[0] - 1
     n_out = spec[last, N_OUT]
