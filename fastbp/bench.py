@@ -1,0 +1,288 @@
+"""``python -m fastbp bench``: fastbp and its peers on the same work, in one process.
+
+Workloads (float32, softmax + cross-entropy, the same data and initial weights for all):
+
+- W1 online:     64-32-10 tanh, plain SGD, batch 1, on the bundled digits (1797 samples);
+- W2 mini-batch: 784-256-128-10 relu, Adam, batch 64, 8192 synthetic 784-dim samples;
+- W3 wide:       784-2048-2048-10 relu, plain SGD, batch 512, 4096 such samples.
+
+Peers (:mod:`fastbp._peers`): a hand-written NumPy loop always; scikit-learn, PyTorch, JAX
+(a jitted step per batch, and the whole epoch in ``lax.scan``) and FANN when installed.
+Each runs a warm-up first (compilation excluded), then ``epochs`` timed epochs; the table
+gives the median epoch's samples per second, the ratio fastbp / peer and the final loss of
+each (the same math from the same start lands at the same loss).  Also measured: the
+latency of predicting one row, the GEMM peak of the BLAS fastbp calls, and start-up time.
+
+OpenBLAS reads ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` at start-up; to compare both
+settings run the command twice, once under ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE``.
+"""
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from . import _peers
+from .datasets import load_digits
+from .network import Network
+
+WORKLOADS = {
+    "W1": dict(name="W1", sizes=[64, 32, 10], hidden="tanh", optimizer="sgd",
+               learning_rate=0.01, batch_size=1, epochs=10, samples=None),
+    "W2": dict(name="W2", sizes=[784, 256, 128, 10], hidden="relu", optimizer="adam",
+               learning_rate=1e-3, batch_size=64, epochs=5, samples=8192),
+    "W3": dict(name="W3", sizes=[784, 2048, 2048, 10], hidden="relu", optimizer="sgd",
+               learning_rate=0.01, batch_size=512, epochs=3, samples=4096),
+}
+
+
+#: seconds of rest before each implementation runs, so that the worker threads of the one
+#: before (OpenBLAS, OpenMP, XLA spin a while after their last task) are idle again
+PAUSE = 1.0
+
+
+def workload_data(wl, seed=0):
+    """(X, Y one-hot) float32 for a workload: digits for W1, a random teacher otherwise."""
+    if wl["samples"] is None:
+        X, y = load_digits()
+    else:
+        rng = np.random.default_rng(seed)
+        n_in, n_out = wl["sizes"][0], wl["sizes"][-1]
+        X = rng.random((wl["samples"], n_in))
+        teacher = rng.normal(size=(n_in, n_out))
+        y = (X @ teacher + rng.normal(scale=2.0, size=(wl["samples"], n_out))).argmax(axis=1)
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    return X, np.eye(wl["sizes"][-1], dtype=np.float32)[y]
+
+
+def workload_init(wl, seed=42):
+    """Glorot-uniform (W (n_in, n_out), b) pairs every implementation starts from."""
+    rng = np.random.default_rng(seed)
+    init = []
+    for n_in, n_out in zip(wl["sizes"][:-1], wl["sizes"][1:]):
+        bound = np.sqrt(6.0 / (n_in + n_out))
+        init.append((rng.uniform(-bound, bound, (n_in, n_out)).astype(np.float32),
+                     np.zeros(n_out, np.float32)))
+    return init
+
+
+def workload_network(wl, init, dtype=np.float32):
+    net = Network(wl["sizes"], hidden_activation=wl["hidden"], output="softmax",
+                  dtype=dtype, seed=0)
+    for W, b, (W0, b0) in zip(net.weights, net.biases, init):
+        W[:] = W0
+        b[:] = b0
+    return net
+
+
+def run_fastbp(wl, X, Y, init, epochs, dtype=np.float32):
+    """fastbp on a workload, in the peers' result format."""
+    fit = dict(batch_size=wl["batch_size"], optimizer=wl["optimizer"],
+               learning_rate=wl["learning_rate"])
+    warm = workload_network(wl, init, dtype)  # loads (or compiles) the kernels
+    warm.fit(X[:4 * wl["batch_size"]], Y[:4 * wl["batch_size"]], epochs=1, seed=0, **fit)
+    net = workload_network(wl, init, dtype)
+    history = net.fit(X, Y, epochs=epochs, seed=0, **fit)
+    params = [(W.astype(np.float32), b.astype(np.float32))
+              for W, b in zip(net.weights, net.biases)]
+    return {"seconds": history.seconds, "samples_per_epoch": X.shape[0],
+            "final_loss": _peers.cross_entropy(params, X, Y, wl["hidden"]),
+            "note": f"fastbp, {np.dtype(dtype).name}, one compiled call per epoch"}
+
+
+def _median_rate(result):
+    return result["samples_per_epoch"] / statistics.median(result["seconds"])
+
+
+# --- prediction latency ------------------------------------------------------------------
+def _per_call(fn, calls=2000, repeats=9):
+    fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - t0) / calls)
+    return statistics.median(times)
+
+
+def prediction_latency(peers):
+    """Seconds per call to predict one row with a 64-32-10 tanh/softmax network."""
+    wl = WORKLOADS["W1"]
+    init = workload_init(wl)
+    x = workload_data(wl)[0][:1].copy()
+    net = workload_network(wl, init)
+    out = {"fastbp": _per_call(lambda: net.predict_proba(x))}
+    W = [w for w, _ in init]
+    b = [v for _, v in init]
+
+    def numpy_forward():
+        h = np.tanh(x @ W[0] + b[0])
+        z = h @ W[1] + b[1]
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    out["numpy"] = _per_call(numpy_forward)
+    if "torch" in peers and _peers.available("torch", "W1")[0]:
+        import torch
+        model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(),
+                                    torch.nn.Linear(32, 10), torch.nn.Softmax(dim=1))
+        xt = torch.from_numpy(x)
+
+        def torch_forward():
+            with torch.inference_mode():
+                return model(xt).numpy()
+
+        out["torch"] = _per_call(torch_forward)
+    if any(p.startswith("jax") for p in peers) and _peers.available("jax_step", "W1")[0]:
+        import jax
+        import jax.numpy as jnp
+        params = [(jnp.asarray(w), jnp.asarray(v)) for w, v in init]
+
+        @jax.jit
+        def jax_forward(params, x):
+            h = jnp.tanh(x @ params[0][0] + params[0][1])
+            return jax.nn.softmax(h @ params[1][0] + params[1][1], axis=1)
+
+        out["jax"] = _per_call(lambda: np.asarray(jax_forward(params, x)), calls=500)
+    return out
+
+
+# --- BLAS peak ------------------------------------------------------------------------------
+def gemm_peak(dtype=np.float32, size=(512, 2048, 2048), repeats=15):
+    """GFLOP/s of the BLAS that fastbp's kernels call (Numba's np.dot: SciPy's BLAS)."""
+    from numba import njit
+
+    @njit
+    def dot(a, b, c):
+        np.dot(a, b, c)
+
+    m, k, n = size
+    a = np.random.default_rng(0).random((m, k)).astype(dtype)
+    b = np.random.default_rng(1).random((k, n)).astype(dtype)
+    c = np.empty((m, n), dtype)
+    dot(a, b, c)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        dot(a, b, c)
+        times.append(time.perf_counter() - t0)
+    return 2.0 * m * k * n / statistics.median(times) / 1e9
+
+
+def blas_info():
+    try:
+        from threadpoolctl import threadpool_info
+        return [f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')} "
+                f"{i.get('num_threads')} threads ({os.path.basename(i['filepath'])})"
+                for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        return ["threadpoolctl not installed"]
+
+
+# --- start-up -------------------------------------------------------------------------------
+STARTUP = ("import numpy as np, fastbp; from fastbp.datasets import load_digits; "
+           "X, y = load_digits(); net = fastbp.Network([64, 32, 10], "
+           "hidden_activation='tanh', dtype=np.float32, seed=0); "
+           "net.fit(X, y, epochs=1, batch_size=1, learning_rate=0.01, seed=0)")
+
+
+def startup_seconds(code, repeats=5):
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+# --- the whole comparison -------------------------------------------------------------------
+def run(workloads=("W1", "W2", "W3"), peers=_peers.PEERS, epochs=None, float64=True,
+        latency=True, startup=True, out=print):
+    env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    out(f"fastbp bench on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, numpy {np.__version__}")
+    out("OpenBLAS environment: " + ", ".join(f"{k}={v}" for k, v in env.items()))
+    for line in blas_info():
+        out("  BLAS: " + line)
+    report = {"env": env, "workloads": {}}
+    for name in workloads:
+        wl = WORKLOADS[name]
+        X, Y = workload_data(wl)
+        init = workload_init(wl)
+        n_epochs = epochs or wl["epochs"]
+        out(f"\n{name}: {'-'.join(map(str, wl['sizes']))} {wl['hidden']}/softmax, "
+            f"{wl['optimizer']}, batch {wl['batch_size']}, {X.shape[0]} samples, "
+            f"median of {n_epochs} epochs")
+        results = {"fastbp": run_fastbp(wl, X, Y, init, n_epochs)}
+        if float64:
+            time.sleep(PAUSE)
+            results["fastbp float64"] = run_fastbp(wl, X, Y, init, n_epochs, np.float64)
+        for peer in peers:
+            ok, reason = _peers.available(peer, wl)
+            if not ok:
+                out(f"  {peer:15s} skipped: {reason}")
+                continue
+            time.sleep(PAUSE)
+            try:
+                results[peer] = _peers.run(peer, wl, X, Y, init, n_epochs)
+            except Exception as e:  # a broken peer install must not end the comparison
+                out(f"  {peer:15s} failed: {type(e).__name__}: {e}")
+        base = _median_rate(results["fastbp"])
+        out(f"  {'implementation':15s} {'samples/s':>12s} {'fastbp/this':>12s} "
+            f"{'final loss':>11s}")
+        rows = {}
+        for peer, r in results.items():
+            rate = _median_rate(r)
+            rows[peer] = {"samples_per_s": rate, "ratio": base / rate,
+                          "final_loss": r["final_loss"], "note": r["note"]}
+            loss = "n/a" if np.isnan(r["final_loss"]) else f"{r['final_loss']:.5f}"
+            out(f"  {peer:15s} {rate:12,.0f} {base / rate:12.2f} {loss:>11s}")
+        if name == "W3":
+            peak = gemm_peak()
+            n_weights = sum(a * b for a, b in zip(wl["sizes"][:-1], wl["sizes"][1:]))
+            gflops = base * 6 * n_weights / 1e9
+            rows["gemm"] = {"peak_gflops": peak, "fastbp_gflops": gflops}
+            out(f"  fastbp {gflops:.0f} GFLOP/s (6 FLOPs per weight per sample) = "
+                f"{100 * gflops / peak:.0f}% of the float32 GEMM peak {peak:.0f} GFLOP/s of "
+                f"the BLAS it calls")
+        report["workloads"][name] = rows
+    if latency:
+        lat = prediction_latency(peers)
+        out("\nPredicting one row, 64-32-10 tanh/softmax (median per call):")
+        for peer, s in lat.items():
+            out(f"  {peer:15s} {s * 1e6:8.2f} us   fastbp is {s / lat['fastbp']:.1f}x faster"
+                if peer != "fastbp" else f"  {peer:15s} {s * 1e6:8.2f} us")
+        report["latency_s"] = lat
+    if startup:
+        bare = startup_seconds("pass")
+        ours = startup_seconds(STARTUP)
+        out(f"\nStart-up (warm kernel cache, median of 5 processes): bare Python {bare:.2f} s, "
+            f"import fastbp + one W1 epoch {ours:.2f} s: +{ours - bare:.2f} s")
+        report["startup_s"] = {"bare": bare, "fastbp_one_epoch": ours}
+        if "torch" in peers and _peers.available("torch", "W1")[0]:
+            torch_import = startup_seconds("import torch")
+            out(f"  (import torch alone: +{torch_import - bare:.2f} s)")
+            report["startup_s"]["torch_import"] = torch_import
+    return report
+
+
+def main(args):
+    peers = _peers.PEERS if args.peers is None else tuple(args.peers.split(","))
+    for p in peers:
+        if p not in _peers.PEERS:
+            raise SystemExit(f"fastbp bench: unknown peer {p!r}; known: {', '.join(_peers.PEERS)}")
+    workloads = tuple(args.workloads.split(","))
+    for w in workloads:
+        if w not in WORKLOADS:
+            raise SystemExit(f"fastbp bench: unknown workload {w!r}; known: W1, W2, W3")
+    report = run(workloads, peers, epochs=args.epochs, float64=not args.no_float64,
+                 latency=not args.no_latency, startup=not args.no_startup)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=1, default=float)
+    return 0
