@@ -5,6 +5,8 @@ biases of a network live in one contiguous parameter vector, the gradient and th
 state in twins of it, and a whole training epoch runs inside compiled code.
 """
 from .errors import DivergenceError, ModelFileError
+from .fann import read_fann_data, write_fann_data
+from .io import load
 from .network import Network
 from .optimizers import LBFGS, RPROP, SGD, Adam, AdamW, Optimizer, RMSprop
 from .schedules import (ExponentialDecay, InvScaling, ReduceOnPlateau, Schedule, StepDecay)
@@ -12,6 +14,14 @@ from .training import History, fit
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "fit", "History", "DivergenceError", "ModelFileError", "Optimizer",
+__all__ = ["Network", "fit", "History", "load", "read_fann_data", "write_fann_data", "DivergenceError", "ModelFileError", "Optimizer",
            "SGD", "Adam", "AdamW", "RMSprop", "RPROP", "LBFGS", "Schedule", "StepDecay",
            "ExponentialDecay", "InvScaling", "ReduceOnPlateau", "__version__"]
+
+
+def __getattr__(name):
+    # the scikit-learn estimators load scikit-learn only when asked for
+    if name in ("MLPClassifier", "MLPRegressor"):
+        from . import sklearn as _sk
+        return getattr(_sk, name)
+    raise AttributeError(f"module 'fastbp' has no attribute {name!r}")

@@ -124,6 +124,9 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     check_finite(sw, "sample_weight")
     if (sw < 0).any():
         raise ValueError("sample_weight must be non-negative")
+    if not sw.any():
+        raise ValueError("sample_weight is all zero: at least one sample needs a positive "
+                         "weight")
     return np.ascontiguousarray(sw, dtype=dtype)
 
 

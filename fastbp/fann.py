@@ -8,6 +8,8 @@ import os
 
 import numpy as np
 
+from .io import atomic_write
+
 
 class FannFormatError(ValueError):
     """A FANN data file that does not follow the format (message names the file and line)."""
@@ -85,7 +87,6 @@ def write_fann_data(path, X, Y):
                          f"and {Y.shape[0]}")
     if not (np.isfinite(X).all() and np.isfinite(Y).all()):
         raise ValueError("X and Y must be finite to be written as FANN data")
-    from .io import atomic_write
     with atomic_write(path, "w") as f:
         f.write(f"{X.shape[0]} {X.shape[1]} {Y.shape[1]}\n")
         for x, y in zip(X, Y):

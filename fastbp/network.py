@@ -279,6 +279,12 @@ class Network:
         loss = evaluate(X, Y, sw, self._params, self.layout.spec, self.loss_code, out, acts)
         return loss, out
 
+    def save(self, path):
+        """Write the network (and its optimizer state) to ``path`` as a fastbp model file
+        (a validated ``.npz``, written atomically; see :mod:`fastbp.io`)."""
+        from .io import save_network
+        return save_network(self, path)
+
     def fit(self, X, y, epochs=10, batch_size=32, learning_rate=None, optimizer="sgd",
             seed=None, **options):
         """Train on (X, y); returns the :class:`~fastbp.training.History`.

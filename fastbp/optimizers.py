@@ -175,15 +175,16 @@ class LBFGS(Optimizer):
     """L-BFGS-B through ``scipy.optimize.minimize`` on the compiled loss and gradient, as
     scikit-learn's ``lbfgs`` solver; full batch.  ``fit``'s ``epochs`` is the maximum number
     of iterations; ``memory`` is the number of correction pairs kept, ``gtol``/``ftol`` are
-    SciPy's stopping tolerances.  Its state lives inside SciPy, so ``warm_start`` continues
+    SciPy's stopping tolerances and ``maxfun`` its budget of function evaluations.  Its state lives inside SciPy, so ``warm_start`` continues
     from the current weights only."""
 
     name = "lbfgs"
     full_batch = True
 
-    def __init__(self, memory=10, gtol=1e-5, ftol=None):
+    def __init__(self, memory=10, gtol=1e-5, ftol=None, maxfun=15000):
         super().__init__(1.0)
         self.memory = check_positive_int(memory, "memory")
+        self.maxfun = check_positive_int(maxfun, "maxfun")
         self.gtol = check_number(gtol, "gtol", 0.0)
         self.ftol = None if ftol is None else check_number(ftol, "ftol", 0.0)
 

@@ -9,9 +9,9 @@ object:
 ``"step"``          rate * gamma ** (epoch // step_size)
 ``"exponential"``   rate * gamma ** epoch
 ``"invscaling"``    rate / (samples_seen + 1) ** power_t, scikit-learn's ``invscaling``
-``"plateau"``       divide by 1/factor when the monitored loss stops improving for
-                    ``patience`` epochs; stop training below ``min_lr`` (scikit-learn's
-                    ``adaptive``, which is also accepted as a name)
+``"plateau"``       multiply by ``factor`` when the monitored value stops improving for
+                    more than ``patience`` epochs; stop training once the rate is at
+                    ``min_lr`` or below (scikit-learn's ``adaptive``, also accepted as a name)
 ==================  =====================================================================
 """
 from ._validation import check_number, check_positive_int
@@ -76,11 +76,13 @@ class InvScaling(Schedule):
 
 
 class ReduceOnPlateau(Schedule):
-    """Multiply the rate by ``factor`` when ``monitor`` has not improved by ``min_delta`` for
-    more than ``patience`` epochs; once the rate would fall below ``min_lr``, stop training.
+    """Multiply the rate by ``factor`` when ``monitor`` has not improved by more than
+    ``min_delta`` for more than ``patience`` epochs in a row; when that happens with the rate
+    already at ``min_lr`` or below, stop training.
 
-    With the defaults for factor, min_lr and monitor="loss" this is scikit-learn's
-    ``learning_rate="adaptive"`` (there patience is ``n_iter_no_change`` and min_delta ``tol``).
+    With the defaults (factor 0.2, min_lr 1e-6, monitor "loss") this is scikit-learn's
+    ``learning_rate="adaptive"``, where patience is ``n_iter_no_change`` and min_delta
+    ``tol``.  ``monitor`` may also be "val_loss" or "val_score" (higher is better).
     """
 
     name = "plateau"
@@ -90,8 +92,9 @@ class ReduceOnPlateau(Schedule):
         self.patience = check_positive_int(patience, "patience", minimum=0)
         self.min_delta = check_number(min_delta, "min_delta", 0.0)
         self.min_lr = check_number(min_lr, "min_lr", 0.0)
-        if monitor not in ("loss", "val_loss"):
-            raise ValueError(f"monitor must be 'loss' or 'val_loss', got {monitor!r}")
+        if monitor not in ("loss", "val_loss", "val_score"):
+            raise ValueError(f"monitor must be 'loss', 'val_loss' or 'val_score', got "
+                             f"{monitor!r}")
         self.monitor = monitor
 
     def start(self, learning_rate):
@@ -104,17 +107,16 @@ class ReduceOnPlateau(Schedule):
 
     def end_epoch(self, logs):
         value = logs.get(self.monitor)
-        if value is None:
+        if value is None or value != value:
             raise ValueError(f"ReduceOnPlateau monitors {self.monitor!r}, which this fit does "
-                             f"not compute (give validation data for 'val_loss')")
-        if value < self.best - self.min_delta:
-            self.best = value
-            self.bad_epochs = 0
-        else:
-            self.bad_epochs += 1
+                             f"not compute (give validation data)")
+        if self.monitor == "val_score":
+            value = -value
+        self.bad_epochs = 0 if value < self.best - self.min_delta else self.bad_epochs + 1
+        self.best = min(self.best, value)
         if self.bad_epochs > self.patience:
             self.bad_epochs = 0
-            if self.current * self.factor < self.min_lr:
+            if self.current <= self.min_lr:
                 return True
             self.current *= self.factor
         return False

@@ -19,6 +19,7 @@ from .kernels.updates import apply_update
 from .network import CHUNK_ROWS, Workspace
 from .optimizers import LBFGS, get_optimizer
 from .schedules import get_schedule
+from ._threads import blas_threads_for
 
 MONITORS = ("loss", "val_loss", "val_score")
 
@@ -158,7 +159,7 @@ class _Progress:
 def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="sgd",
         seed=None, shuffle=True, sample_weight=None, alpha=0.0, clip_norm=None, dropout=0.0,
         schedule=None, validation_data=None, validation_fraction=None, early_stopping=False,
-        patience=10, min_delta=0.0, monitor=None, restore_best=True, callbacks=(),
+        patience=10, min_delta=0.0, monitor=None, restore_best=None, callbacks=(),
         verbose=False, warm_start=False):
     """Train ``net`` in place and return its :class:`History`.
 
@@ -194,10 +195,14 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         Hold out this fraction of (X, y) instead (stratified by class for classifiers).
     early_stopping : bool
         Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-        epochs and (``restore_best``) put back the weights of the best epoch.  Without
-        validation data, 10 % of the training data is held out.
+        epochs in a row.  Without validation data (and unless ``monitor="loss"``), 10 % of
+        the training data is held out.
     monitor : str
-        ``val_loss`` (default with validation data), ``val_score`` or ``loss``.
+        ``val_loss`` (default with validation data), ``val_score`` (higher is better) or
+        ``loss``.
+    restore_best : bool, optional
+        At the end, put back the weights of the epoch with the best ``monitor`` value.
+        Default: ``early_stopping``.
     callbacks : sequence of callables
         Each is called as ``callback(net, logs)`` after every epoch; a true return value stops
         training.  ``logs`` holds ``epoch`` (1-based) and the History keys.
@@ -212,6 +217,8 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     if clip_norm is not None:
         clip_norm = check_number(clip_norm, "clip_norm", 0.0, low_open=True)
     patience = check_positive_int(patience, "patience")
+    if restore_best is None:
+        restore_best = early_stopping
     min_delta = check_number(min_delta, "min_delta", 0.0)
     opt = get_optimizer(optimizer, learning_rate)
     sched = get_schedule(schedule)
@@ -265,14 +272,17 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     history = History()
     net.history = history
     progress = _Progress(verbose, epochs)
+    rows = X.shape[0] if opt.full_batch else min(check_positive_int(batch_size, "batch_size"),
+                                                 X.shape[0])
     try:
-        if isinstance(opt, LBFGS):
-            _fit_lbfgs(net, X, Y, sw, opt, epochs, alpha, Xv, Yv, swv, callbacks, history,
-                       progress)
-        else:
-            _fit_epochs(net, X, Y, sw, opt, sched, epochs, batch_size, shuffle, seed, alpha,
-                        clip_norm, rates, Xv, Yv, swv, early_stopping, patience, min_delta,
-                        monitor, restore_best, callbacks, history, progress)
+        with blas_threads_for(net.layout, min(rows, CHUNK_ROWS)):
+            if isinstance(opt, LBFGS):
+                _fit_lbfgs(net, X, Y, sw, opt, epochs, alpha, Xv, Yv, swv, callbacks, history,
+                           progress)
+            else:
+                _fit_epochs(net, X, Y, sw, opt, sched, epochs, batch_size, shuffle, seed,
+                            alpha, clip_norm, rates, Xv, Yv, swv, early_stopping, patience,
+                            min_delta, monitor, restore_best, callbacks, history, progress)
     finally:
         progress.close()
     return history
@@ -341,16 +351,18 @@ def _fit_epochs(net, X, Y, sw, opt, sched, epochs, batch_size, shuffle, seed, al
         history.append(logs)
         progress.update(logs)
 
+        # scikit-learn's rule: an epoch improves when it beats the best so far by more than
+        # min_delta; the best is tracked either way
         value = sign * logs.get(monitor, np.nan)
-        if value < best - min_delta:
+        bad_epochs = 0 if value < best - min_delta else bad_epochs + 1
+        if value < best:
             best = value
-            bad_epochs = 0
             history.best_epoch = epoch + 1
-            if early_stopping and restore_best:
-                best_params = params.copy() if best_params is None else \
-                    (np.copyto(best_params, params) or best_params)
-        else:
-            bad_epochs += 1
+            if restore_best:
+                if best_params is None:
+                    best_params = params.copy()
+                else:
+                    np.copyto(best_params, params)
         if early_stopping and bad_epochs >= patience:
             history.stop_reason = "early_stopping"
             history.stopped_early = True
@@ -365,7 +377,7 @@ def _fit_epochs(net, X, Y, sw, opt, sched, epochs, batch_size, shuffle, seed, al
             break
     else:
         history.stop_reason = "max_epochs"
-    if early_stopping and restore_best and best_params is not None:
+    if restore_best and best_params is not None:
         np.copyto(params, best_params)
 
 
@@ -400,7 +412,7 @@ def _fit_lbfgs(net, X, Y, sw, opt, epochs, alpha, Xv, Yv, swv, callbacks, histor
             raise StopIteration
         last["t"] = time.perf_counter()
 
-    options = {"maxiter": epochs, "maxcor": opt.memory, "gtol": opt.gtol, "maxfun": 15000}
+    options = {"maxiter": epochs, "maxcor": opt.memory, "gtol": opt.gtol, "maxfun": opt.maxfun}
     if opt.ftol is not None:
         options["ftol"] = opt.ftol
     result = minimize(fun, params.astype(np.float64), jac=True, method="L-BFGS-B",
