@@ -1,0 +1,460 @@
+"""scikit-learn estimators: :class:`MLPClassifier` and :class:`MLPRegressor`.
+
+Drop-in counterparts of ``sklearn.neural_network.MLPClassifier``/``MLPRegressor`` with the
+same parameter names where the idea is the same, trained by fastbp's compiled kernels.  Extra
+parameters: ``dtype`` ("float64" or "float32"), ``dropout`` (hidden-layer dropout rate),
+``clip_norm`` (gradient clipping), and solvers ``rprop``, ``rmsprop`` and ``adamw`` beside
+``sgd``, ``adam`` and ``lbfgs``.
+
+Requires scikit-learn (``pip install fastbp[sklearn]``); ``import fastbp`` does not.
+
+Differences from scikit-learn, by design:
+
+- weights live in one flat vector: ``coefs_``/``intercepts_`` are views into
+  ``network_.params``;
+- SGD momentum follows ``torch.optim.SGD`` (velocity v = mu v + g, step lr v), which equals
+  scikit-learn's for a constant learning rate; Adam uses the bias-corrected form of the paper
+  (scikit-learn folds the correction into the step size, a difference only in how ``epsilon``
+  enters);
+- ``loss_`` for several regression outputs is the mean over samples of 1/2 * the *sum* over
+  outputs (scikit-learn divides by the number of outputs; the gradient is the same).
+"""
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+
+from . import optimizers as opt_mod
+from .io import _fail, read_model_file, save_network
+from .network import Network
+from .schedules import InvScaling, ReduceOnPlateau, Schedule
+from .training import fit as train
+
+_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
+_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "rprop", "lbfgs")
+_SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+class _BaseMLP(BaseEstimator):
+    """Shared parameters, validation, training and persistence."""
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype="float64", dropout=0.0, clip_norm=None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.dtype = dtype
+        self.dropout = dropout
+        self.clip_norm = clip_norm
+
+    # --- parameters --------------------------------------------------------------------------
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if np.isscalar(sizes):
+            sizes = [sizes]
+        sizes = list(sizes)
+        for s in sizes:
+            if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)) or s < 1:
+                raise ValueError(f"hidden_layer_sizes must be positive integers, got "
+                                 f"{self.hidden_layer_sizes!r}")
+        return [int(s) for s in sizes]
+
+    def _check_params(self):
+        def choice(name, options):
+            value = getattr(self, name)
+            if value not in options:
+                raise ValueError(f"{name}={value!r} is not one of {list(options)}")
+        choice("activation", _ACTIVATIONS)
+        choice("solver", _SOLVERS)
+        choice("learning_rate", _SCHEDULES)
+        for name, low in (("alpha", 0.0), ("tol", 0.0), ("power_t", 0.0), ("dropout", 0.0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or v < low:
+                raise ValueError(f"{name} must be a number >= {low}, got {v!r}")
+        for name in ("max_iter", "n_iter_no_change", "max_fun"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not (0 < self.validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be in (0, 1), got "
+                             f"{self.validation_fraction!r}")
+        if self.batch_size != "auto" and (isinstance(self.batch_size, bool) or not isinstance(
+                self.batch_size, (int, np.integer)) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be 'auto' or a positive integer, got "
+                             f"{self.batch_size!r}")
+        if str(np.dtype(self.dtype)) not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
+        if not self.learning_rate_init > 0:
+            raise ValueError(f"learning_rate_init must be > 0, got {self.learning_rate_init!r}")
+
+    def _make_optimizer(self):
+        s = self.solver
+        if s == "sgd":
+            return opt_mod.SGD(self.learning_rate_init, self.momentum,
+                               bool(self.nesterovs_momentum and self.momentum > 0))
+        if s == "adam":
+            return opt_mod.Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
+        if s == "adamw":
+            return opt_mod.AdamW(self.learning_rate_init, self.beta_1, self.beta_2,
+                                 self.epsilon)
+        if s == "rmsprop":
+            return opt_mod.RMSprop(self.learning_rate_init, eps=self.epsilon)
+        if s == "rprop":
+            return opt_mod.RPROP()
+        return opt_mod.LBFGS(gtol=self.tol, maxfun=self.max_fun)
+
+    # --- training ----------------------------------------------------------------------------
+    def _validate_targets(self, y, first):
+        raise NotImplementedError
+
+    def _network_for(self, n_features, n_outputs, seed):
+        out, loss = self._output_layer()
+        return Network([n_features] + self._hidden_sizes() + [n_outputs],
+                       hidden_activation=self.activation, output=out, loss=loss,
+                       dtype=self.dtype, seed=seed)
+
+    def _fit(self, X, y, sample_weight, incremental):
+        self._check_params()
+        continuing = (incremental or self.warm_start) and hasattr(self, "network_")
+        X, y = validate_data(self, X, y, reset=not continuing, multi_output=True,
+                             dtype=(np.float64, np.float32),
+                             y_numeric=isinstance(self, RegressorMixin))
+        Y = self._validate_targets(y, first=not continuing)
+        n = X.shape[0]
+        if not continuing:
+            self._rng = check_random_state(self.random_state)
+            seed = int(self._rng.randint(np.iinfo(np.int32).max))
+            self.network_ = self._network_for(X.shape[1], Y.shape[1], seed)
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        elif not hasattr(self, "_rng"):
+            self._rng = check_random_state(self.random_state)
+        net = self.network_
+        if Y.shape[1] != net.n_outputs:
+            raise ValueError(f"y has {Y.shape[1]} outputs but the fitted network has "
+                             f"{net.n_outputs}")
+        stochastic = self.solver not in ("lbfgs", "rprop")
+        if self.batch_size == "auto":
+            batch = min(200, n)
+        else:
+            batch = int(self.batch_size)
+            if batch > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. "
+                              "It is going to be clipped", stacklevel=3)
+                batch = n
+        opt = self._make_optimizer()
+        schedule = Schedule()
+        early = bool(self.early_stopping) and stochastic and not incremental
+        options = dict(min_delta=float(self.tol), restore_best=early,
+                       monitor="val_score" if early else "loss")
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            schedule = InvScaling(self.power_t)
+        if self.solver == "sgd" and self.learning_rate == "adaptive":
+            schedule = ReduceOnPlateau(factor=0.2, patience=self.n_iter_no_change,
+                                       min_delta=float(self.tol), min_lr=1e-6,
+                                       monitor=options["monitor"])
+            options["early_stopping"] = False
+        else:
+            # scikit-learn stops when the monitored value has not improved by tol for more
+            # than n_iter_no_change epochs in a row
+            options["early_stopping"] = stochastic and not incremental
+            options["patience"] = self.n_iter_no_change + 1
+        if early:
+            options["validation_fraction"] = float(self.validation_fraction)
+        epochs = 1 if incremental else int(self.max_iter)
+        seed = int(self._rng.randint(np.iinfo(np.int32).max))
+        history = train(net, X, Y, epochs=epochs, batch_size=batch, optimizer=opt, seed=seed,
+                        shuffle=bool(self.shuffle), sample_weight=sample_weight,
+                        alpha=float(self.alpha), clip_norm=self.clip_norm,
+                        dropout=self.dropout if stochastic else 0.0, schedule=schedule,
+                        verbose=bool(self.verbose), warm_start=continuing, **options)
+        self.n_iter_ += history.epochs
+        self.t_ += history.epochs * n
+        self.loss_curve_.extend(history.loss)
+        self.loss_ = history.loss[-1]
+        if early:
+            scores = list(history.val_score)
+            self.validation_scores_ = (self.validation_scores_ or []) + scores
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = min(self.best_loss_ if self.best_loss_ is not None else np.inf,
+                                  min(history.loss))
+        if (not incremental and history.stop_reason == "max_epochs" and stochastic):
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                          f"and the optimization hasn't converged yet.", ConvergenceWarning,
+                          stacklevel=3)
+        return self
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y (``sample_weight``: each batch's loss
+        is the weighted mean, as in scikit-learn)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _check_solver(self):
+        if self.solver in ("lbfgs", "rprop"):
+            raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
+                                 f"{self.solver} is not stochastic.")
+        return True
+
+    # --- fitted attributes -------------------------------------------------------------------
+    @property
+    def coefs_(self):
+        """Weight matrices (n_in, n_out): views into ``network_.params``."""
+        check_is_fitted(self, "network_")
+        return self.network_.weights
+
+    @property
+    def intercepts_(self):
+        """Bias vectors: views into ``network_.params``."""
+        check_is_fitted(self, "network_")
+        return self.network_.biases
+
+    @property
+    def n_outputs_(self):
+        check_is_fitted(self, "network_")
+        return self.network_.n_outputs
+
+    @property
+    def n_layers_(self):
+        check_is_fitted(self, "network_")
+        return len(self.network_.sizes)
+
+    @property
+    def out_activation_(self):
+        check_is_fitted(self, "network_")
+        return self.network_.output_activation
+
+    def _forward(self, X):
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self.network_.predict_proba(X)
+
+    # --- persistence -------------------------------------------------------------------------
+    _FITTED = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
+               "best_validation_score_", "n_features_in_")
+
+    def _fitted_state(self):
+        state = {k: getattr(self, k) for k in self._FITTED if hasattr(self, k)}
+        if hasattr(self, "feature_names_in_"):
+            state["feature_names_in_"] = [str(v) for v in self.feature_names_in_]
+        return state
+
+    def save(self, path):
+        """Write the fitted estimator to a fastbp model file (see :mod:`fastbp.io`); read it
+        back with :func:`fastbp.load` or ``type(self).load``."""
+        check_is_fitted(self, "network_")
+        return save_network(self.network_, path, kind=type(self).__name__,
+                            estimator={"params": self.get_params(),
+                                       "fitted": self._fitted_state()})
+
+    @classmethod
+    def load(cls, path):
+        """Read an estimator written by :meth:`save`."""
+        from .io import network_from_header
+        header, params, state = read_model_file(path)
+        if header["kind"] != cls.__name__:
+            _fail(path, f"holds a {header['kind']}, not a {cls.__name__}")
+        return cls._from_file(network_from_header(header, params, state, path),
+                              header.get("estimator"), path)
+
+    @classmethod
+    def _from_file(cls, net, info, path):
+        if not isinstance(info, dict) or not isinstance(info.get("params"), dict):
+            _fail(path, "no estimator parameters in the header")
+        params = dict(info["params"])
+        if isinstance(params.get("hidden_layer_sizes"), list):
+            params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+        try:
+            est = cls(**params)
+            est._check_params()
+        except (TypeError, ValueError) as e:
+            _fail(path, f"invalid estimator parameters ({e})")
+        fitted = info.get("fitted") or {}
+        for k in cls._FITTED:
+            if k in fitted:
+                setattr(est, k, fitted[k])
+        if "feature_names_in_" in fitted:
+            est.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
+        if getattr(est, "n_features_in_", net.n_inputs) != net.n_inputs:
+            _fail(path, "n_features_in_ does not match the network")
+        est.n_features_in_ = net.n_inputs
+        est.network_ = net
+        est._restore(fitted, path)
+        return est
+
+    def _restore(self, fitted, path):
+        pass
+
+
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multi-layer perceptron classifier (binary, multi-class and multi-label), trained with
+    fastbp's kernels; parameters as ``sklearn.neural_network.MLPClassifier`` plus ``dtype``,
+    ``dropout``, ``clip_norm`` and the solvers ``rprop``/``rmsprop``/``adamw``."""
+
+    def _output_layer(self):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax", "cross_entropy"
+        return "logistic", "binary_cross_entropy"
+
+    def _validate_targets(self, y, first):
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if first:
+            if not hasattr(self, "_partial_classes"):
+                self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            if type_of_target(y) == "multilabel-indicator" != self._label_binarizer.y_type_:
+                raise ValueError("y is multi-label, but the model was fitted on another "
+                                 "kind of target")
+            unseen = np.setdiff1d(np.unique(y) if np.ndim(y) == 1 else [], self.classes_)
+            if unseen.size:
+                raise ValueError(f"y contains classes not seen in the first fit: "
+                                 f"{unseen.tolist()}; known classes are "
+                                 f"{self.classes_.tolist()}")
+        Y = self._label_binarizer.transform(y)
+        return np.ascontiguousarray(Y, dtype=self.dtype)
+
+    @available_if(_BaseMLP._check_solver)
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over (X, y).  ``classes`` (all labels that will ever appear) is required
+        on the first call."""
+        if not hasattr(self, "network_"):
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y) == "multilabel-indicator":
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(np.asarray(classes))
+            self._partial_classes = True
+            try:
+                return self._fit(X, y, sample_weight, incremental=True)
+            finally:
+                del self._partial_classes
+        elif classes is not None and not np.array_equal(np.sort(classes), self.classes_):
+            raise ValueError(f"classes={list(classes)} is not the same as on the first call "
+                             f"to partial_fit: {self.classes_.tolist()}")
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``."""
+        P = self._forward(X)
+        if P.shape[1] == 1 and self._label_binarizer.y_type_ == "binary":
+            return np.hstack([1 - P, P])
+        return P
+
+    def predict_log_proba(self, X):
+        return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Predicted class labels (an indicator matrix for multi-label targets)."""
+        P = self._forward(X)
+        if self._label_binarizer.y_type_ == "multiclass":
+            return self.classes_[P.argmax(axis=1)]
+        return self._label_binarizer.inverse_transform((P > 0.5).astype(np.int64))
+
+    def _fitted_state(self):
+        state = super()._fitted_state()
+        lb = self._label_binarizer
+        state["classes"] = {"values": self.classes_.tolist(), "dtype": self.classes_.dtype.str,
+                            "y_type": lb.y_type_}
+        return state
+
+    def _restore(self, fitted, path):
+        info = fitted.get("classes")
+        if not isinstance(info, dict):
+            _fail(path, "no class labels in the header")
+        try:
+            dtype = np.dtype(info["dtype"])
+            if dtype.kind == "O" or dtype.kind not in "biufU":
+                dtype = None
+            classes = np.array(info["values"], dtype=dtype)
+        except (TypeError, ValueError, KeyError) as e:
+            _fail(path, f"invalid class labels ({e})")
+        lb = LabelBinarizer()
+        if info.get("y_type") == "multilabel-indicator":
+            lb.fit(np.eye(len(classes), dtype=int)[:max(2, len(classes))])
+        else:
+            lb.fit(classes)
+        if not np.array_equal(lb.classes_, classes) or lb.y_type_ != info.get("y_type"):
+            _fail(path, "class labels do not match the label type")
+        expected = 1 if lb.y_type_ == "binary" else len(classes)
+        if expected != self.network_.n_outputs:
+            _fail(path, f"{len(classes)} classes do not fit {self.network_.n_outputs} outputs")
+        self._label_binarizer = lb
+        self.classes_ = lb.classes_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        tags.input_tags.sparse = False
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _BaseMLP):
+    """Multi-layer perceptron regressor (one or several outputs), trained with fastbp's
+    kernels; parameters as ``sklearn.neural_network.MLPRegressor`` plus ``dtype``,
+    ``dropout``, ``clip_norm`` and the solvers ``rprop``/``rmsprop``/``adamw``."""
+
+    def _output_layer(self):
+        return "identity", "squared_error"
+
+    def _validate_targets(self, y, first):
+        y = np.asarray(y)
+        if first:
+            self._y_ndim = y.ndim
+        return np.ascontiguousarray(y.reshape(len(y), -1), dtype=self.dtype)
+
+    @available_if(_BaseMLP._check_solver)
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y)."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted targets: shape (n_samples,) for one output, else (n_samples, n_outputs)."""
+        P = self._forward(X)
+        return P[:, 0] if P.shape[1] == 1 else P
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.input_tags.sparse = False
+        return tags
