@@ -9,7 +9,8 @@ Format (version 1).  A NumPy ``.npz`` archive (a zip file) with exactly these me
     ``activations`` (one name per layer, the output's last), ``loss``, ``dtype``
     ("float32"/"float64"), ``n_params``, ``optimizer`` (null, or {"name", "params" (its
     hyperparameters), "t" (updates done)}), ``estimator`` (null, or the estimator's
-    constructor parameters and fitted attributes such as ``classes``), and ``checksum``:
+    constructor parameters and fitted attributes such as ``classes``), ``metadata`` (the
+    network's free-form JSON dict, e.g. the command line's class labels), and ``checksum``:
     the SHA-256 of the header without this field (keys sorted) followed by the bytes of
     ``params`` and ``optimizer_state``.
 ``params``
@@ -106,7 +107,7 @@ def save_network(net, path, kind="network", estimator=None):
         "format": FORMAT, "version": VERSION, "kind": kind, "fastbp_version": __version__,
         "layer_sizes": list(net.sizes), "activations": net.activations, "loss": net.loss,
         "dtype": net.dtype.name, "n_params": int(net.n_params), "optimizer": opt_header,
-        "estimator": _jsonable(estimator),
+        "estimator": _jsonable(estimator), "metadata": _jsonable(net.metadata),
     }
     header["checksum"] = _checksum(header, net.params, state)
     arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
@@ -203,6 +204,10 @@ def network_from_header(header, params, state, path):
         _fail(path, f"layer sizes {sizes} need {net.n_params} parameters, the file has "
                     f"{params.shape[0]}")
     net.params[:] = params
+    metadata = header.get("metadata", {})
+    if not isinstance(metadata, dict):
+        _fail(path, "metadata is not a JSON object")
+    net.metadata = metadata
     opt = header.get("optimizer")
     if opt is not None:
         if not isinstance(opt, dict) or opt.get("name") not in OPTIMIZERS:

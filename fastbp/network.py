@@ -95,6 +95,8 @@ class Network:
         self.optimizer = None
         #: the :class:`History` of the last ``fit``
         self.history = None
+        #: free-form JSON-serializable facts saved with the model (e.g. class names)
+        self.metadata = {}
         self.init_params(seed)
 
     @staticmethod
@@ -196,6 +198,7 @@ class Network:
         import copy
         new.optimizer = copy.deepcopy(self.optimizer, memo)
         new.history = copy.deepcopy(self.history, memo)
+        new.metadata = copy.deepcopy(self.metadata, memo)
         return new
 
     def __getstate__(self):

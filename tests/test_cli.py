@@ -1,0 +1,119 @@
+"""The installed ``fastbp`` command, run in subprocesses as a user would."""
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import fann_path
+
+
+def fastbp_cmd():
+    exe = shutil.which("fastbp", path=os.path.dirname(sys.executable) + os.pathsep +
+                       os.environ.get("PATH", ""))
+    return [exe] if exe else [sys.executable, "-m", "fastbp"]
+
+
+def run(*args, cwd=None):
+    return subprocess.run(fastbp_cmd() + [str(a) for a in args], capture_output=True,
+                          text=True, cwd=cwd, timeout=600)
+
+
+def test_the_command_is_installed():
+    exe = shutil.which("fastbp", path=os.path.dirname(sys.executable) + os.pathsep +
+                       os.environ.get("PATH", ""))
+    assert exe, "the fastbp console script is not installed next to this Python"
+
+
+def test_train_and_predict_on_fann_thyroid(tmp_path):
+    model = tmp_path / "thyroid.npz"
+    out = run("train", fann_path("thyroid.train"), "--hidden", "32", "--epochs", "40",
+              "--optimizer", "adam", "--out", model, "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "validation accuracy" in out.stderr and model.exists()
+    pred = run("predict", model, fann_path("thyroid.test"))
+    assert pred.returncode == 0, pred.stderr
+    lines = pred.stdout.splitlines()
+    assert lines[0] == "prediction,p_0,p_1,p_2" and len(lines) == 3601
+    predicted = np.array([int(line.split(",")[0]) for line in lines[1:]])
+    import fastbp
+    _, Y = fastbp.read_fann_data(fann_path("thyroid.test"))
+    accuracy = np.mean(predicted == Y.argmax(axis=1))
+    assert accuracy >= 0.93  # the majority class alone gives 0.927
+    assert f"accuracy {accuracy:.4f}" in pred.stderr
+
+
+def test_train_and_predict_on_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    species = np.where(X[:, 0] + X[:, 1] > 0, "setosa", "virginica")
+    csv = tmp_path / "data.csv"
+    lines = ["a,b,species,c"] + [f"{x[0]},{x[1]},{s},{x[2]}" for x, s in zip(X, species)]
+    csv.write_text("\n".join(lines) + "\n")
+    model = tmp_path / "m.npz"
+    out = run("train", csv, "--target", "species", "--epochs", "60", "--hidden", "8",
+              "--learning-rate", "0.01",
+              "--out", model, "--quiet")
+    assert out.returncode == 0, out.stderr
+    preds = tmp_path / "p.csv"
+    pred = run("predict", model, csv, "--out", preds)
+    assert pred.returncode == 0, pred.stderr
+    rows = preds.read_text().splitlines()
+    assert rows[0] == "prediction,p_setosa,p_virginica"
+    got = np.array([r.split(",")[0] for r in rows[1:]])
+    assert np.mean(got == species) > 0.9
+
+
+def test_regression_csv(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 2))
+    y = X[:, 0] * 2 - X[:, 1]
+    csv = tmp_path / "r.csv"
+    csv.write_text("u,v,y\n" + "\n".join(f"{a},{b},{t}" for (a, b), t in zip(X, y)) + "\n")
+    model = tmp_path / "r.npz"
+    assert run("train", csv, "--epochs", "80", "--hidden", "16", "--learning-rate", "0.01",
+               "--out", model,
+               "--quiet").returncode == 0
+    pred = run("predict", model, csv)
+    assert pred.returncode == 0 and pred.stdout.splitlines()[0] == "prediction"
+    assert "R^2" in pred.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "/no/such/file.csv"], "/no/such/file.csv: no such file"),
+    (["predict", "/no/such/model.npz", "x.csv"], "/no/such/model.npz: no such file"),
+])
+def test_bad_paths_exit_nonzero_with_one_line(args, message):
+    out = run(*args)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [f"fastbp {args[0]}: error: {message}"]
+    assert "Traceback" not in out.stderr
+
+
+def test_bad_csv_and_mismatched_features(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,y\n1,2,0\n3,oops,1\n")
+    out = run("train", bad)
+    assert out.returncode == 2 and "line 3: feature value 'oops' is not a number" in out.stderr
+    assert "Traceback" not in out.stderr
+    good = tmp_path / "good.csv"
+    good.write_text("a,b,y\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(40)) + "\n")
+    model = tmp_path / "m.npz"
+    assert run("train", good, "--epochs", "2", "--out", model, "--quiet").returncode == 0
+    three = tmp_path / "three.csv"
+    three.write_text("a,b,c,y\n1,2,3,0\n")
+    out = run("predict", model, three)
+    assert out.returncode == 2 and "3 feature columns, the model expects 2" in out.stderr
+    foreign = tmp_path / "foreign.npz"
+    np.savez(foreign, x=np.ones(2))
+    out = run("predict", foreign, good)
+    assert out.returncode == 2 and "not a fastbp model file" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("command", ["train", "predict", "demo", "bench"])
+def test_every_command_has_help(command):
+    out = run(command, "--help")
+    assert out.returncode == 0 and "usage: fastbp " + command in out.stdout
