@@ -8,9 +8,10 @@ Workloads (float32, softmax + cross-entropy, the same data and initial weights f
 
 Peers (:mod:`fastbp._peers`): a hand-written NumPy loop always; scikit-learn, PyTorch, JAX
 (a jitted step per batch, and the whole epoch in ``lax.scan``) and FANN when installed.
-Each runs a warm-up first (compilation excluded), then ``epochs`` timed epochs; the table
-gives the median epoch's samples per second, the ratio fastbp / peer and the final loss of
-each (the same math from the same start lands at the same loss).  Also measured: the
+Each runs a warm-up first (compilation excluded), then ``epochs`` timed epochs; that is
+repeated for ``rounds`` rounds that interleave the implementations.  The table gives the
+median epoch's samples per second, the ratio fastbp / peer and the final loss of each (the
+same math from the same start lands at the same loss).  Also measured: the
 latency of predicting one row, the GEMM peak of the BLAS fastbp calls, and start-up time.
 
 OpenBLAS reads ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` at start-up; to compare both
@@ -202,7 +203,7 @@ def startup_seconds(code, repeats=5):
 
 # --- the whole comparison -------------------------------------------------------------------
 def run(workloads=("W1", "W2", "W3"), peers=_peers.PEERS, epochs=None, float64=True,
-        latency=True, startup=True, out=print):
+        latency=True, startup=True, rounds=3, out=print):
     env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     out(f"fastbp bench on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, numpy {np.__version__}")
@@ -217,21 +218,38 @@ def run(workloads=("W1", "W2", "W3"), peers=_peers.PEERS, epochs=None, float64=T
         n_epochs = epochs or wl["epochs"]
         out(f"\n{name}: {'-'.join(map(str, wl['sizes']))} {wl['hidden']}/softmax, "
             f"{wl['optimizer']}, batch {wl['batch_size']}, {X.shape[0]} samples, "
-            f"median of {n_epochs} epochs")
-        results = {"fastbp": run_fastbp(wl, X, Y, init, n_epochs)}
-        if float64:
-            time.sleep(PAUSE)
-            results["fastbp float64"] = run_fastbp(wl, X, Y, init, n_epochs, np.float64)
-        for peer in peers:
-            ok, reason = _peers.available(peer, wl)
-            if not ok:
-                out(f"  {peer:15s} skipped: {reason}")
-                continue
-            time.sleep(PAUSE)
-            try:
-                results[peer] = _peers.run(peer, wl, X, Y, init, n_epochs)
-            except Exception as e:  # a broken peer install must not end the comparison
-                out(f"  {peer:15s} failed: {type(e).__name__}: {e}")
+            f"median of {rounds} rounds x {n_epochs} epochs")
+        results = {}
+        skipped = set()
+        for round_ in range(rounds):
+            # rounds interleave the implementations, so that a slow spell of a shared
+            # machine does not land on one of them only
+            for impl in ["fastbp"] + (["fastbp float64"] if float64 else []) + list(peers):
+                if impl in skipped:
+                    continue
+                if impl not in ("fastbp", "fastbp float64"):
+                    ok, reason = _peers.available(impl, wl)
+                    if not ok:
+                        out(f"  {impl:15s} skipped: {reason}")
+                        skipped.add(impl)
+                        continue
+                time.sleep(PAUSE)
+                try:
+                    if impl == "fastbp":
+                        r = run_fastbp(wl, X, Y, init, n_epochs)
+                    elif impl == "fastbp float64":
+                        r = run_fastbp(wl, X, Y, init, n_epochs, np.float64)
+                    else:
+                        r = _peers.run(impl, wl, X, Y, init, n_epochs)
+                except Exception as e:  # a broken peer install must not end the comparison
+                    out(f"  {impl:15s} failed: {type(e).__name__}: {e}")
+                    skipped.add(impl)
+                    continue
+                if impl in results:
+                    results[impl]["seconds"] += r["seconds"]
+                    results[impl]["final_loss"] = r["final_loss"]
+                else:
+                    results[impl] = r
         base = _median_rate(results["fastbp"])
         out(f"  {'implementation':15s} {'samples/s':>12s} {'fastbp/this':>12s} "
             f"{'final loss':>11s}")
@@ -281,7 +299,7 @@ def main(args):
         if w not in WORKLOADS:
             raise SystemExit(f"fastbp bench: unknown workload {w!r}; known: W1, W2, W3")
     report = run(workloads, peers, epochs=args.epochs, float64=not args.no_float64,
-                 latency=not args.no_latency, startup=not args.no_startup)
+                 latency=not args.no_latency, startup=not args.no_startup, rounds=args.rounds)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1, default=float)

@@ -324,7 +324,9 @@ def build_parser():
     p.add_argument("--peers", default=None,
                    help="comma-separated subset of numpy,sklearn,torch,jax_step,jax_scan,fann "
                         "(default: all that are installed)")
-    p.add_argument("--epochs", type=int, default=None, help="timed epochs per workload")
+    p.add_argument("--epochs", type=int, default=None, help="timed epochs per round")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds over all implementations (median over all their epochs)")
     p.add_argument("--no-float64", action="store_true", help="skip the float64 rows")
     p.add_argument("--no-latency", action="store_true", help="skip prediction latency")
     p.add_argument("--no-startup", action="store_true", help="skip the start-up timing")
