@@ -119,6 +119,44 @@ def train_epoch(X, Y, sw, params, grad, state, spec, loss, opt, hyper, counter,
 
 
 @njit(**JIT)
+def shard_gradient(X, Y, sw, order, start, rows, params, grad, spec, loss, xbuf, ybuf, wbuf,
+                   acts, tmp, dropout, masks, rng):
+    """Unnormalized gradient sum_r w_r dL_r of rows ``order[start:start+rows]`` of (X, Y)
+    into ``grad``; returns (sum_r w_r L_r, sum_r w_r).  Zero rows give zeros.  This is one
+    rank's share of a data-parallel step (:mod:`fastbp.distributed`), summed across ranks
+    before the division by the total weight."""
+    X, Y, sw, order, params, grad = borrow(X), borrow(Y), borrow(sw), borrow(order), \
+        borrow(params), borrow(grad)
+    spec, xbuf, ybuf, wbuf, acts, tmp, dropout, masks, rng = borrow(spec), borrow(xbuf), \
+        borrow(ybuf), borrow(wbuf), borrow(acts), borrow(tmp), borrow(dropout), \
+        borrow(masks), borrow(rng)
+    if rows == 0:
+        grad[:] = 0
+        return 0.0, 0.0
+    n_in = X.shape[1]
+    n_out = Y.shape[1]
+    Xf = X.reshape(X.size)
+    Yf = Y.reshape(Y.size)
+    xb = xbuf.reshape(xbuf.size)
+    yb = ybuf.reshape(ybuf.size)
+    weighted = sw.shape[0] > 0
+    total_w = 0.0
+    for k in range(rows):
+        i = order[start + k]
+        xb[k * n_in:(k + 1) * n_in] = Xf[i * n_in:(i + 1) * n_in]
+        yb[k * n_out:(k + 1) * n_out] = Yf[i * n_out:(i + 1) * n_out]
+        if weighted:
+            wbuf[k] = sw[i]
+            total_w += sw[i]
+    if not weighted:
+        total_w = float(rows)
+    w = wbuf if weighted else sw
+    value = batch_gradient(xb, 0, yb, 0, w, 0, params, grad, spec, loss, acts, tmp, rows, 1.0,
+                           dropout, masks, rng, params.dtype.type(0))
+    return value, total_w
+
+
+@njit(**JIT)
 def loss_and_gradient(X, Y, sw, params, grad, spare, spec, loss, alpha, acts, tmp, chunk):
     """Mean loss (plus alpha/2 |W|^2 / N) over the whole data set and its gradient in ``grad``.
 

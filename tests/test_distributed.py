@@ -1,0 +1,57 @@
+"""Data-parallel training under ``mpiexec -n 2`` (skipped where mpi4py/mpiexec are missing)."""
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import fastbp
+
+pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'fastbp[mpi]')")
+MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep +
+                       os.environ.get("PATH", ""))
+if MPIEXEC is None:
+    pytest.skip("no mpiexec found (pip install 'fastbp[mpi]' brings MPICH's)",
+                allow_module_level=True)
+JOB = pathlib.Path(__file__).with_name("mpi_job.py")
+
+
+def mpirun(case, out, ranks=2, timeout=120):
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # two ranks on two cores
+    t0 = time.perf_counter()
+    result = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, str(JOB), case,
+                             str(out)], capture_output=True, text=True, timeout=timeout,
+                            env=env)
+    return result, time.perf_counter() - t0
+
+
+@pytest.mark.parametrize("case,opt", [("sgd_momentum", fastbp.SGD(0.1, momentum=0.9)),
+                                      ("adam", fastbp.Adam(0.01))])
+def test_two_ranks_match_one_rank_on_whole_batches(tmp_path, case, opt):
+    out = tmp_path / "params.npy"
+    result, _ = mpirun(case, out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(96, 5)), rng.integers(0, 3, 96)
+    net = fastbp.Network([5, 8, 3], hidden_activation="tanh", dtype=np.float64, seed=0)
+    net.fit(X, y, epochs=3, batch_size=16, optimizer=opt, shuffle=False)
+    np.testing.assert_allclose(np.load(out), net.params, rtol=0, atol=1e-5)
+    assert np.abs(np.load(out) - net.params).max() < 1e-12  # in fact to rounding
+
+
+def test_disagreeing_ranks_fail_at_start_with_a_clear_error(tmp_path):
+    result, seconds = mpirun("disagree", tmp_path / "x")
+    assert result.returncode != 0
+    for rank in (0, 1):
+        assert f"rank {rank}: MPI ranks disagree on" in result.stdout
+    assert "layer_sizes" in result.stdout and "dtype" in result.stdout
+
+
+def test_a_rank_that_raises_stops_the_others(tmp_path):
+    result, seconds = mpirun("raise", tmp_path / "x", timeout=60)
+    assert result.returncode != 0
+    assert "rank 1 failed while loading its shard" in result.stderr
