@@ -1,16 +1,19 @@
-"""How many threads BLAS may use during a training run.
+"""How many threads BLAS may use for fastbp's matrix products.
 
 OpenBLAS splits even small matrix products over all cores and its worker threads busy-wait
 for work.  On a machine where another process holds a core (a shared CI runner, a grid search
 with several jobs, MPI ranks), a two-thread product of a few hundred thousand multiply-adds
 then waits for a descheduled worker: a 64-64-10 network's epoch took 72 ms instead of 0.6 ms
-(measured here with a second busy process).  Products that small gain nothing from a second
-thread anyway, so fit runs them single-threaded; big ones keep every BLAS thread.
+(measured here with a second busy process), and predicting 1000 rows swung from 0.2 to 23 ms.
+Products below ``BLAS_THREADS_MIN_MACS`` gain nothing from a second thread (measured: a
+64x256x128 product takes 44 us on one thread, 41 us on two; 64x784x256 237 us vs 163 us),
+so fastbp runs them single-threaded; big ones keep every BLAS thread.  Only while fastbp's
+own kernels run: the setting is restored afterwards.
 """
 import contextlib
+import threading
 
 #: per-batch multiply-adds of the largest layer product from which BLAS keeps its threads
-#: (below it one thread is as fast, measured in the closing notes of the speed issue)
 BLAS_THREADS_MIN_MACS = 1 << 23
 
 
@@ -20,22 +23,53 @@ def largest_product(layout, rows):
     return rows * max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-@contextlib.contextmanager
+class _OneThread:
+    """Re-entrant, thread-safe "BLAS on one thread" switch (threadpoolctl's controllers,
+    looked up once; entering and leaving costs a few microseconds)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._libs = None
+        self._saved = []
+
+    def _controllers(self):
+        if self._libs is None:
+            try:
+                # the BLAS that Numba's np.dot calls must be loaded for threadpoolctl to see it
+                import scipy.linalg.cython_blas  # noqa: F401
+                from threadpoolctl import ThreadpoolController
+                self._libs = ThreadpoolController().select(user_api="blas").lib_controllers
+            except Exception:  # pragma: no cover - both are dependencies
+                self._libs = []
+        return self._libs
+
+    def __enter__(self):
+        with self._lock:
+            if self._depth == 0:
+                libs = self._controllers()
+                self._saved = [lib.num_threads for lib in libs]
+                for lib in libs:
+                    lib.set_num_threads(1)
+            self._depth += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                for lib, n in zip(self._libs, self._saved):
+                    lib.set_num_threads(n)
+
+
+_ONE_THREAD = _OneThread()
+
+
 def blas_threads_for(layout, rows):
-    """Limit BLAS to one thread when this network's batch products are small (nothing to
-    do when they are so small that the kernels use their own loops, or so big that threads
-    pay)."""
+    """A context that limits BLAS to one thread when this network's products for batches of
+    ``rows`` rows use BLAS but are small (nothing to do when the kernels use their own loops
+    for them, or when they are big enough for threads to pay)."""
     from .kernels.forward import BLAS_MIN_MACS
     largest = largest_product(layout, rows)
-    if largest >= BLAS_THREADS_MIN_MACS or rows == 1 or largest < BLAS_MIN_MACS:
-        yield
-        return
-    try:
-        # the BLAS that Numba's np.dot calls must be loaded for threadpoolctl to see it
-        import scipy.linalg.cython_blas  # noqa: F401
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - both are dependencies
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+    if rows > 1 and BLAS_MIN_MACS <= largest < BLAS_THREADS_MIN_MACS:
+        return _ONE_THREAD
+    return contextlib.nullcontext()

@@ -4,6 +4,7 @@ import numpy as np
 from ._validation import check_dtype, check_sample_weight, check_targets, check_X, choice
 from .kernels import codes
 from .kernels.training import evaluate, loss_and_gradient, predict_into
+from ._threads import blas_threads_for
 from .layout import Layout
 
 #: which loss each output activation gets when ``loss`` is not given
@@ -11,6 +12,8 @@ DEFAULT_LOSS = {codes.SOFTMAX: "cross_entropy", codes.LOGISTIC: "binary_cross_en
 
 #: rows per chunk when a whole data set goes through the kernels (evaluation, full batch)
 CHUNK_ROWS = 1024
+#: rows per chunk of the prediction kernel (kernels.training.predict_into)
+PREDICT_CHUNK = 256
 
 
 def _init_bound(code, fan_in, fan_out):
@@ -234,7 +237,12 @@ class Network:
         outputs, the network's outputs otherwise.  Shape (n_samples, n_outputs)."""
         X = self._check_X(X, finite=False)
         out = np.empty((X.shape[0], self.layout.sizes[-1]), dtype=self.dtype)
-        if not predict_into(X, self._params, self.layout.spec, out):
+        if X.shape[0] == 1:  # no BLAS for one row: skip the thread policy
+            ok = predict_into(X, self._params, self.layout.spec, out)
+        else:
+            with blas_threads_for(self.layout, min(X.shape[0], PREDICT_CHUNK)):
+                ok = predict_into(X, self._params, self.layout.spec, out)
+        if not ok:
             raise ValueError("X contains NaN or infinity")
         return out
 
@@ -266,8 +274,9 @@ class Network:
             ws = Workspace(self.layout, min(X.shape[0], CHUNK_ROWS), self.dtype)
         if spare is None:
             spare = grad if X.shape[0] <= ws.rows else np.empty_like(grad)
-        return loss_and_gradient(X, Y, sw, self._params, grad, spare, self.layout.spec,
-                                 self.loss_code, float(alpha), ws.acts, ws.tmp, ws.rows)
+        with blas_threads_for(self.layout, ws.rows):
+            return loss_and_gradient(X, Y, sw, self._params, grad, spare, self.layout.spec,
+                                     self.loss_code, float(alpha), ws.acts, ws.tmp, ws.rows)
 
     def evaluate(self, X, y, sample_weight=None):
         """Mean loss over (X, y), without any penalty."""
@@ -279,7 +288,9 @@ class Network:
         rows = min(X.shape[0], CHUNK_ROWS)
         acts = np.empty(rows * self.layout.activation_width, dtype=self.dtype)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        loss = evaluate(X, Y, sw, self._params, self.layout.spec, self.loss_code, out, acts)
+        with blas_threads_for(self.layout, rows):
+            loss = evaluate(X, Y, sw, self._params, self.layout.spec, self.loss_code, out,
+                            acts)
         return loss, out
 
     def save(self, path):
