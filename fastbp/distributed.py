@@ -127,6 +127,12 @@ def fit(net, X, y, *, comm=None, epochs=10, batch_size=32, optimizer="sgd",
     buf = np.zeros(net.n_params + 2, dtype=net.dtype)
     grad = buf[:net.n_params]
     steps = comm.allreduce(-(-n_local // rows) if rows else 0, op=MPI.MAX)
+    # Compile (or load) the kernels on rank 0 first: ranks that write Numba's on-disk cache
+    # index at the same time can corrupt it (seen with different signatures at once).
+    for turn in (0, 1):
+        if (rank == 0) == (turn == 0):
+            _warm_kernels(net, ws, X, Y, sw, opt, rates)
+        comm.Barrier()
     order = np.arange(n_local, dtype=np.int64)
     shuffler = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(rank,)))
     kernel_rng = np.random.SeedSequence(seed, spawn_key=(rank, 1)).generate_state(
@@ -225,6 +231,20 @@ def fit(net, X, y, *, comm=None, epochs=10, batch_size=32, optimizer="sgd",
         comm.Bcast(params, root=0)
     history.stop_reason = stop_reason
     return history
+
+
+def _warm_kernels(net, ws, X, Y, sw, opt, rates):
+    """Load or compile this rank's kernels before the ranks start to run together."""
+    grad = np.zeros_like(net.params)
+    order = np.arange(X.shape[0], dtype=np.int64)
+    rng = np.zeros(1, np.uint64)
+    shard_gradient(X, Y, sw, order, 0, 0, net.params, grad, net.layout.spec, net.loss_code,
+                   ws.xbuf, ws.ybuf, ws.wbuf, ws.acts, ws.tmp, rates, ws.masks, rng)
+    if not isinstance(opt, LBFGS):
+        state = np.zeros_like(opt.state)
+        hyper = opt.hyper(0.0, 0.0, None)
+        apply_update(opt.code, net.params.copy(), grad, state, hyper, 1)
+    add_l2(net.params, grad, net.layout.spec, 0.0)
 
 
 def _fit_lbfgs(net, opt, epochs, global_step, grad, n_local, history, progress):

@@ -2,6 +2,7 @@
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,11 +22,21 @@ JOB = pathlib.Path(__file__).with_name("mpi_job.py")
 
 
 def mpirun(case, out, ranks=2, timeout=120):
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")  # two ranks on two cores
+    """Run the job in its own process group, so that a timeout kills every rank."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1",  # 2 ranks, 2 cores
+               OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMPI_MCA_btl="^ofi")  # harmless for MPICH; what Open MPI needs here
     t0 = time.perf_counter()
-    result = subprocess.run([MPIEXEC, "-n", str(ranks), sys.executable, str(JOB), case,
-                             str(out)], capture_output=True, text=True, timeout=timeout,
-                            env=env)
+    proc = subprocess.Popen([MPIEXEC, "-n", str(ranks), sys.executable, str(JOB), case,
+                             str(out)], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    result = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
     return result, time.perf_counter() - t0
 
 
