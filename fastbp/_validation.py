@@ -33,11 +33,22 @@ def _as_numeric_array(a, name):
     return arr
 
 
+#: elements per np.isfinite call when scanning a big array (keeps the temporary small)
+_FINITE_CHUNK = 1 << 16
+
+
 def check_finite(arr, name):
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        where = ", ".join(str(int(i)) for i in bad)
-        raise ValueError(f"{name} contains NaN or infinity (first at index [{where}])")
+    """ValueError naming the first NaN/inf of a float array; scans in chunks, so checking a
+    big data set allocates no array of its size."""
+    if arr.dtype.kind != "f":
+        return
+    flat = arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()
+    for start in range(0, flat.size, _FINITE_CHUNK):
+        chunk = flat[start:start + _FINITE_CHUNK]
+        if not np.isfinite(chunk).all():
+            k = start + int(np.flatnonzero(~np.isfinite(chunk))[0])
+            where = ", ".join(str(int(i)) for i in np.unravel_index(k, arr.shape))
+            raise ValueError(f"{name} contains NaN or infinity (first at index [{where}])")
 
 
 def check_X(X, n_features, dtype, name="X", finite=True):

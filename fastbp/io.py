@@ -177,7 +177,7 @@ def read_model_file(path):
     if (header.get("optimizer") is None) != (state is None):
         _fail(path, "optimizer state and optimizer header do not go together")
     if state is not None and (state.dtype != params.dtype or state.ndim != 2
-                              or state.shape[1] != params.shape[0]):
+                              or state.shape[1] not in (0, params.shape[0])):
         _fail(path, f"optimizer_state has shape {state.shape} and dtype {state.dtype}, "
                     f"which does not fit {params.shape[0]} {params.dtype} parameters")
     if _checksum(header, params, state) != header["checksum"]:
@@ -216,9 +216,10 @@ def network_from_header(header, params, state, path):
             optimizer = OPTIMIZERS[opt["name"]](**opt.get("params", {}))
         except (TypeError, ValueError) as e:
             _fail(path, f"invalid optimizer parameters ({e})")
-        if state.shape[0] != max(optimizer.n_slots, 1):
+        expected = (optimizer.n_slots, params.shape[0]) if optimizer.n_slots else (1, 0)
+        if state.shape != expected:
             _fail(path, f"optimizer {opt['name']} keeps {optimizer.n_slots} state slots, the "
-                        f"file has {state.shape[0]}")
+                        f"file has state of shape {state.shape}")
         optimizer.state = np.array(state)
         t = opt.get("t", 0)
         if not isinstance(t, int) or t < 0:

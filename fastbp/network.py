@@ -235,12 +235,19 @@ class Network:
     def predict_proba(self, X):
         """Output activations for every row of X: class probabilities for softmax and logistic
         outputs, the network's outputs otherwise.  Shape (n_samples, n_outputs)."""
-        X = self._check_X(X, finite=False)
-        out = np.empty((X.shape[0], self.layout.sizes[-1]), dtype=self.dtype)
-        if X.shape[0] == 1:  # no BLAS for one row: skip the thread policy
+        # fast path first (this is the per-call latency of online prediction): an array that
+        # already has the right dtype, shape and layout goes straight to the kernel, which
+        # checks for NaN/inf itself
+        if not (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2
+                and X.shape[1] == self.layout.sizes[0] and X.shape[0] > 0
+                and X.flags.c_contiguous):
+            X = self._check_X(X, finite=False)
+        n = X.shape[0]
+        out = np.empty((n, self.layout.sizes[-1]), dtype=self.dtype)
+        if n == 1:  # one row never uses BLAS: no thread policy needed
             ok = predict_into(X, self._params, self.layout.spec, out)
         else:
-            with blas_threads_for(self.layout, min(X.shape[0], PREDICT_CHUNK)):
+            with blas_threads_for(self.layout, min(n, PREDICT_CHUNK)):
                 ok = predict_into(X, self._params, self.layout.spec, out)
         if not ok:
             raise ValueError("X contains NaN or infinity")

@@ -56,13 +56,15 @@ class Optimizer:
         return codes.OPTIMIZER_SLOTS.get(self.code, 0)
 
     def init_state(self, n_params, dtype):
-        """Fresh state for a network with ``n_params`` parameters."""
-        self.state = np.zeros((max(self.n_slots, 1), n_params), dtype=dtype)
+        """Fresh state for a network with ``n_params`` parameters: ``n_slots`` flat twins
+        (an optimizer without state gets one empty row, which the kernels never read)."""
+        slots = self.n_slots
+        self.state = np.zeros((slots, n_params) if slots else (1, 0), dtype=dtype)
         self.t = 0
 
     def has_state_for(self, n_params, dtype):
-        return (self.state is not None and self.state.shape[1] == n_params
-                and self.state.dtype == dtype)
+        return (self.state is not None and self.state.dtype == dtype
+                and self.state.shape == ((self.n_slots, n_params) if self.n_slots else (1, 0)))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
@@ -81,6 +83,10 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs a momentum > 0")
+
+    @property
+    def n_slots(self):
+        return 1 if self.momentum > 0 else 0  # the velocity, only with momentum
 
     def _fill_hyper(self, h):
         h[codes.H_MOMENTUM] = self.momentum

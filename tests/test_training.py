@@ -117,3 +117,24 @@ def test_divergence_stops_with_a_clear_error_and_keeps_last_finite_weights():
     assert len(err.history.loss) == err.epoch - 1
     assert np.isfinite(net.params).all()
     np.testing.assert_array_equal(net.params, snapshots[-1])
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_blas_sized_sgd_steps_fused_into_the_product_match_numpy_loop(dtype, tol):
+    """Plain SGD on BLAS-sized layers applies the step inside the gradient product (a gemm
+    with beta = 1); the last, smaller batch falls back to gradient-then-update."""
+    from naive import flatten, loss_and_grads
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(36, 40))
+    y = rng.integers(0, 30, 36)
+    Y = np.eye(30)[y]
+    net = fastbp.Network([40, 64, 30], hidden_activation="relu", output="softmax",
+                         dtype=dtype, seed=0)
+    p = net.params.astype(np.float64)
+    for start in (0, 16, 32):  # batches of 16 (fused: every layer on BLAS), 16, then 4
+        sl = slice(start, start + 16)
+        _, dW, db = loss_and_grads(net.layout.weights(p), net.layout.biases(p),
+                                   net.activations, net.loss, X[sl], Y[sl])
+        p = p - 0.05 * flatten(dW, db)
+    net.fit(X, y, epochs=1, batch_size=16, learning_rate=0.05, shuffle=False)
+    np.testing.assert_allclose(net.params, p, rtol=tol, atol=tol)

@@ -13,10 +13,12 @@ one extra (rows, widest hidden layer) buffer ``tmp`` and nothing else.  The inpu
 no delta.  The gradient is *written* into ``grad`` (not accumulated), in the parameter
 layout.
 
-With ``lr > 0`` (online plain SGD, one row) the update is fused in: each weight moves by
--lr * gradient the moment its gradient is known, right after its old value has been used
-for the delta, and ``grad`` is not touched.  That saves writing and re-reading the whole
-gradient vector per sample.
+With ``lr > 0`` (plain SGD) the update is fused in: each weight moves by -lr * gradient the
+moment its gradient is known, right after its old value has been used for the delta, and
+``grad`` is not touched.  Online (one row) that saves writing and re-reading the whole
+gradient vector per sample; for BLAS-sized layers the step is part of the gradient product
+(see :func:`layer_backward`), which saves the gradient buffer and the update pass.  Valid
+when :func:`fused_update_possible`.
 """
 import numpy as np
 from numba import njit
@@ -24,6 +26,7 @@ from numba import njit
 from .._config import JIT
 from .activations import U, backprop_activation, undo_dropout
 from .codes import A_OFF, ACT, B_OFF, N_IN, N_OUT, W_OFF
+from .blas import gemm
 from .forward import rows_view, use_blas
 
 
@@ -93,27 +96,51 @@ def layer_backward_loops(a, ao, d, do, params, grad, w0, b0, n_in, n_out, g, row
 @njit(**JIT)
 def layer_backward(a, ao, params, grad, spec, l, acts, tmp, rows, lr):
     """Gradient of layer ``l`` from its delta (in ``acts``) and its input ``a[ao:]``; for
-    l > 0 also delta W into ``tmp``.  BLAS or loops by size."""
+    l > 0 also delta W into ``tmp``.  BLAS or loops by size.  With ``lr > 0`` the plain SGD
+    step is applied instead of writing the gradient: for BLAS layers as part of the product
+    itself (W <- W - lr delta^T a, a gemm with beta = 1), after delta W has been taken from
+    the old weights."""
     n_in = spec[l, N_IN]
     n_out = spec[l, N_OUT]
     w0 = spec[l, W_OFF]
+    b0 = spec[l, B_OFF]
     do = rows * spec[l, A_OFF]
     if use_blas(rows, n_in, n_out):
-        bias_gradient(acts, do, rows, n_out, grad, spec[l, B_OFF])
         D = rows_view(acts, do, rows, n_out)
-        np.dot(D.T, rows_view(a, ao, rows, n_in), rows_view(grad, w0, n_out, n_in))
+        W = rows_view(params, w0, n_out, n_in)
         if l > 0:
-            np.dot(D, rows_view(params, w0, n_out, n_in), rows_view(tmp, 0, rows, n_in))
+            np.dot(D, W, rows_view(tmp, 0, rows, n_in))
+        if lr > 0:
+            gemm(-lr, D.T, rows_view(a, ao, rows, n_in), 1.0, W)
+            b = U(b0)
+            for r in range(rows):
+                dr = U(do + r * n_out)
+                for j in range(n_out):
+                    params[b + U(j)] -= lr * acts[dr + U(j)]
+        else:
+            bias_gradient(acts, do, rows, n_out, grad, b0)
+            np.dot(D.T, rows_view(a, ao, rows, n_in), rows_view(grad, w0, n_out, n_in))
     else:
-        layer_backward_loops(a, ao, acts, do, params, grad, w0, spec[l, B_OFF], n_in, n_out,
-                             tmp, rows, l > 0, lr)
+        layer_backward_loops(a, ao, acts, do, params, grad, w0, b0, n_in, n_out, tmp, rows,
+                             l > 0, lr)
+
+
+@njit(**JIT)
+def fused_update_possible(spec, rows):
+    """Whether a plain SGD step can be fused into the backward pass for batches of ``rows``:
+    one row, or every layer on BLAS (the loops update row by row, right only for one row)."""
+    if rows == 1:
+        return True
+    for l in range(spec.shape[0]):
+        if not use_blas(rows, spec[l, N_IN], spec[l, N_OUT]):
+            return False
+    return True
 
 
 @njit(**JIT)
 def backward(x, xo, params, grad, spec, acts, tmp, rows, dropout, masks, lr):
     """Gradient of the batch loss w.r.t. every parameter, written into ``grad``
-    (or, with ``lr > 0`` and one row, applied at once as a plain SGD step: see the module
-    docstring)."""
+    (or, with ``lr > 0``, applied at once as a plain SGD step: see the module docstring)."""
     use_dropout = dropout.shape[0] > 0
     for l in range(spec.shape[0] - 1, 0, -1):
         ao = rows * spec[l - 1, A_OFF]

@@ -16,7 +16,7 @@ from numba import njit
 
 from .._config import JIT
 from .activations import activate
-from .backward import backward
+from .backward import backward, fused_update_possible
 from .borrow import borrow
 from .codes import A_OFF, ACT, H_ALPHA, H_CLIP, H_LR, H_MOMENTUM, N_OUT, SGD
 from .forward import forward
@@ -49,7 +49,7 @@ def train_epoch(X, Y, sw, params, grad, state, spec, loss, opt, hyper, counter,
     ``shuffle``; ``counter[0]`` counts updates (Adam's t).  The epoch loss is the mean over
     samples of each batch's loss at the time it was seen, including the L2 penalty, as
     scikit-learn reports it.  When a batch's loss is not finite the epoch stops and returns
-    NaN.  Plain SGD on one-row batches takes the fused path (see :mod:`.backward`).
+    NaN.  Plain SGD takes the fused path where it can (see :mod:`.backward`).
 
     A batch is read where it lies (in order, or a single row) or gathered into
     ``xbuf``/``ybuf``/``wbuf`` (shuffled mini-batches).
@@ -99,7 +99,7 @@ def train_epoch(X, Y, sw, params, grad, state, spec, loss, opt, hyper, counter,
                 norm += ws[wo + k]
             if norm <= 0.0:  # every sample of the batch has weight 0: nothing to learn
                 continue
-        fused = fusable and rows == 1
+        fused = fusable and fused_update_possible(spec, rows)
         # the batch: forward, fused loss and output delta, backward (and update)
         forward(xs, xo, params, spec, acts, rows, False, dropout, masks, rng)
         batch_loss = output_delta(acts, rows * zo_last, ys, yo, ws, wo, rows, n_out, 1.0 / norm,
