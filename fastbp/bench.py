@@ -111,13 +111,13 @@ def _per_call(fn, calls=2000, repeats=9):
     return statistics.median(times)
 
 
-def prediction_latency(peers):
-    """Seconds per call to predict one row with a 64-32-10 tanh/softmax network."""
+def prediction_latency(peers, rounds=3):
+    """Seconds per call to predict one row with a 64-32-10 tanh/softmax network (median over
+    interleaved rounds)."""
     wl = WORKLOADS["W1"]
     init = workload_init(wl)
     x = workload_data(wl)[0][:1].copy()
     net = workload_network(wl, init)
-    out = {"fastbp": _per_call(lambda: net.predict_proba(x))}
     W = [w for w, _ in init]
     b = [v for _, v in init]
 
@@ -127,7 +127,7 @@ def prediction_latency(peers):
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
 
-    out["numpy"] = _per_call(numpy_forward)
+    calls = {"fastbp": (net.predict_proba, 2000), "numpy": (numpy_forward, 2000)}
     if "torch" in peers and _peers.available("torch", "W1")[0]:
         import torch
         model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(),
@@ -138,7 +138,7 @@ def prediction_latency(peers):
             with torch.inference_mode():
                 return model(xt).numpy()
 
-        out["torch"] = _per_call(torch_forward)
+        calls["torch"] = (torch_forward, 500)
     if any(p.startswith("jax") for p in peers) and _peers.available("jax_step", "W1")[0]:
         import jax
         import jax.numpy as jnp
@@ -149,8 +149,13 @@ def prediction_latency(peers):
             h = jnp.tanh(x @ params[0][0] + params[0][1])
             return jax.nn.softmax(h @ params[1][0] + params[1][1], axis=1)
 
-        out["jax"] = _per_call(lambda: np.asarray(jax_forward(params, x)), calls=500)
-    return out
+        calls["jax"] = (lambda: np.asarray(jax_forward(params, x)), 500)
+    time.sleep(PAUSE)
+    samples = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, (fn, n) in calls.items():
+            samples[name].append(_per_call(fn, calls=n, repeats=5))
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 # --- BLAS peak ------------------------------------------------------------------------------

@@ -90,6 +90,8 @@ class Network:
             raise ValueError("a softmax output needs at least 2 units")
         self.dtype = check_dtype(dtype)
         self.layout = Layout(sizes, act_codes)
+        # looked up on every prediction: kept as plain attributes
+        self._spec, self._n_in, self._n_out = self.layout.spec, sizes[0], sizes[-1]
         self.loss_code = loss_code
         self._params = np.zeros(self.layout.n_params, dtype=self.dtype)
         self._weights = self.layout.weights(self._params)
@@ -238,17 +240,17 @@ class Network:
         # fast path first (this is the per-call latency of online prediction): an array that
         # already has the right dtype, shape and layout goes straight to the kernel, which
         # checks for NaN/inf itself
-        if not (type(X) is np.ndarray and X.dtype is self.dtype and X.ndim == 2
-                and X.shape[1] == self.layout.sizes[0] and X.shape[0] > 0
-                and X.flags.c_contiguous):
+        dtype = self.dtype
+        if not (type(X) is np.ndarray and X.dtype is dtype and X.ndim == 2
+                and X.shape[1] == self._n_in and X.shape[0] > 0 and X.flags.c_contiguous):
             X = self._check_X(X, finite=False)
         n = X.shape[0]
-        out = np.empty((n, self.layout.sizes[-1]), dtype=self.dtype)
+        out = np.empty((n, self._n_out), dtype=dtype)
         if n == 1:  # one row never uses BLAS: no thread policy needed
-            ok = predict_into(X, self._params, self.layout.spec, out)
+            ok = predict_into(X, self._params, self._spec, out)
         else:
             with blas_threads_for(self.layout, min(n, PREDICT_CHUNK)):
-                ok = predict_into(X, self._params, self.layout.spec, out)
+                ok = predict_into(X, self._params, self._spec, out)
         if not ok:
             raise ValueError("X contains NaN or infinity")
         return out
