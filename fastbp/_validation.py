@@ -170,3 +170,14 @@ def choice(value, options, name):
         return options[value]
     except KeyError:
         raise ValueError(f"unknown {name} {value!r}; choose one of {sorted(options)}") from None
+
+
+def per_hidden_layer(value, n_hidden, what):
+    """One value for every hidden layer, or a list of exactly ``n_hidden`` values."""
+    if isinstance(value, str) or np.isscalar(value):
+        return [value] * n_hidden
+    values = list(value)
+    if len(values) != n_hidden:
+        raise ValueError(f"{what} lists {len(values)} values but the network has {n_hidden} "
+                         f"hidden layers")
+    return values

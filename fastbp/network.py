@@ -1,7 +1,8 @@
 """The network: a layout, one flat parameter vector, and the calls that run the kernels."""
 import numpy as np
 
-from ._validation import check_dtype, check_sample_weight, check_targets, check_X, choice
+from ._validation import (check_dtype, check_sample_weight, check_targets, check_X, choice,
+                          per_hidden_layer)
 from .kernels import codes
 from .kernels.training import evaluate, loss_and_gradient, predict_into
 from ._threads import blas_threads_for
@@ -63,14 +64,7 @@ class Network:
     def __init__(self, layer_sizes, hidden_activation="relu", output="softmax", loss=None,
                  dtype=np.float32, seed=None):
         sizes = self._check_sizes(layer_sizes)
-        n_hidden = len(sizes) - 2
-        if isinstance(hidden_activation, str):
-            hidden = [hidden_activation] * n_hidden
-        else:
-            hidden = list(hidden_activation)
-            if len(hidden) != n_hidden:
-                raise ValueError(f"hidden_activation lists {len(hidden)} activations but the "
-                                 f"network has {n_hidden} hidden layers")
+        hidden = per_hidden_layer(hidden_activation, len(sizes) - 2, "hidden_activation")
         act_codes = [choice(a, codes.ACTIVATIONS, "activation") for a in hidden]
         if codes.SOFTMAX in act_codes:
             raise ValueError("softmax can only be the output activation, not a hidden one")

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from ._validation import (check_number, check_positive_int, check_sample_weight,
-                          check_targets, check_X)
+                          check_targets, check_X, per_hidden_layer)
 from .datasets import stratified_split
 from .errors import DivergenceError
 from .kernels import codes
@@ -119,14 +119,7 @@ def score(net, P, Y, sw):
 
 
 def _dropout_rates(net, dropout):
-    n_hidden = net.layout.n_layers - 1
-    if np.isscalar(dropout):
-        rates = [dropout] * n_hidden
-    else:
-        rates = list(dropout)
-        if len(rates) != n_hidden:
-            raise ValueError(f"dropout lists {len(rates)} rates but the network has {n_hidden} "
-                             f"hidden layers")
+    rates = per_hidden_layer(dropout, net.layout.n_layers - 1, "dropout")
     rates = [check_number(r, "dropout", 0.0, 1.0, high_open=True) for r in rates]
     if not any(rates):
         return np.empty(0)

@@ -126,7 +126,7 @@ def test_bad_layer_sizes_and_dtype():
         fastbp.Network([4, 2.5, 2])
     with pytest.raises(TypeError, match="dtype must be float32 or float64"):
         fastbp.Network([4, 3, 2], dtype=np.int32)
-    with pytest.raises(ValueError, match="lists 1 activations but the network has 2"):
+    with pytest.raises(ValueError, match="hidden_activation lists 1 values but the network has 2"):
         fastbp.Network([4, 5, 5, 3], hidden_activation=["relu"])
 
 

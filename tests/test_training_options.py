@@ -207,7 +207,7 @@ def test_option_errors():
         net.fit(X, y, monitor="val_loss")
     with pytest.raises(ValueError, match="not both"):
         net.fit(X, y, validation_data=(X, y), validation_fraction=0.1)
-    with pytest.raises(ValueError, match="dropout lists 2 rates"):
+    with pytest.raises(ValueError, match="dropout lists 2 values"):
         net.fit(X, y, dropout=[0.1, 0.2])
     with pytest.raises(ValueError, match="dropout must be < 1"):
         net.fit(X, y, dropout=1.0)

@@ -41,6 +41,22 @@ def batch_gradient(x, xo, y, yo, w, wo, params, grad, spec, loss, acts, tmp, row
 
 
 @njit(**JIT)
+def gather_rows(Xf, Yf, sw, order, start, rows, n_in, n_out, xb, yb, wbuf):
+    """Copy the rows ``order[start:start+rows]`` of the flat data (and their sample weights,
+    when ``sw`` is not empty) into the batch buffers; returns the batch's total weight."""
+    weighted = sw.shape[0] > 0
+    total = 0.0
+    for k in range(rows):
+        i = order[start + k]
+        xb[k * n_in:(k + 1) * n_in] = Xf[i * n_in:(i + 1) * n_in]
+        yb[k * n_out:(k + 1) * n_out] = Yf[i * n_out:(i + 1) * n_out]
+        if weighted:
+            wbuf[k] = sw[i]
+            total += sw[i]
+    return total if weighted else float(rows)
+
+
+@njit(**JIT)
 def train_epoch(X, Y, sw, params, grad, state, spec, loss, opt, hyper, counter,
                 batch_size, shuffle, rng, order, xbuf, ybuf, wbuf, acts, tmp, dropout, masks):
     """One epoch of mini-batch training; returns the epoch's mean loss (NaN on divergence).
@@ -85,12 +101,7 @@ def train_epoch(X, Y, sw, params, grad, state, spec, loss, opt, hyper, counter,
             i = order[start]
             xs, xo, ys, yo, ws, wo = Xf, i * n_in, Yf, i * n_out, sw, i
         else:
-            for k in range(rows):
-                i = order[start + k]
-                xb[k * n_in:(k + 1) * n_in] = Xf[i * n_in:(i + 1) * n_in]
-                yb[k * n_out:(k + 1) * n_out] = Yf[i * n_out:(i + 1) * n_out]
-                if weighted:
-                    wbuf[k] = sw[i]
+            gather_rows(Xf, Yf, sw, order, start, rows, n_in, n_out, xb, yb, wbuf)
             xs, xo, ys, yo, ws, wo = xb, 0, yb, 0, (wbuf if weighted else sw), 0
         norm = float(rows)
         if weighted:
@@ -140,16 +151,7 @@ def shard_gradient(X, Y, sw, order, start, rows, params, grad, spec, loss, xbuf,
     xb = xbuf.reshape(xbuf.size)
     yb = ybuf.reshape(ybuf.size)
     weighted = sw.shape[0] > 0
-    total_w = 0.0
-    for k in range(rows):
-        i = order[start + k]
-        xb[k * n_in:(k + 1) * n_in] = Xf[i * n_in:(i + 1) * n_in]
-        yb[k * n_out:(k + 1) * n_out] = Yf[i * n_out:(i + 1) * n_out]
-        if weighted:
-            wbuf[k] = sw[i]
-            total_w += sw[i]
-    if not weighted:
-        total_w = float(rows)
+    total_w = gather_rows(Xf, Yf, sw, order, start, rows, n_in, n_out, xb, yb, wbuf)
     w = wbuf if weighted else sw
     value = batch_gradient(xb, 0, yb, 0, w, 0, params, grad, spec, loss, acts, tmp, rows, 1.0,
                            dropout, masks, rng, params.dtype.type(0))

@@ -91,22 +91,13 @@ def adam(params, grad, m, v, lr, b1, b2, eps, wd, t):
     c1 = dt(1.0 - b1)
     c2 = dt(1.0 - b2)
     eps_ = dt(eps)
-    if wd == 0.0:
-        for k in range(params.shape[0]):
-            g = grad[k]
-            mk = b1_ * m[k] + c1 * g
-            vk = b2_ * v[k] + c2 * g * g
-            m[k] = mk
-            v[k] = vk
-            params[k] -= step * mk / (np.sqrt(vk) * inv_c2 + eps_)
-    else:
-        for k in range(params.shape[0]):
-            g = grad[k]
-            mk = b1_ * m[k] + c1 * g
-            vk = b2_ * v[k] + c2 * g * g
-            m[k] = mk
-            v[k] = vk
-            params[k] = params[k] * decay - step * mk / (np.sqrt(vk) * inv_c2 + eps_)
+    for k in range(params.shape[0]):
+        g = grad[k]
+        mk = b1_ * m[k] + c1 * g
+        vk = b2_ * v[k] + c2 * g * g
+        m[k] = mk
+        v[k] = vk
+        params[k] = params[k] * decay - step * mk / (np.sqrt(vk) * inv_c2 + eps_)
 
 
 @njit(**JIT)
