@@ -20,10 +20,10 @@ def evolve(X, Y, params, spec, loss, generations, offspring, sigma, seed):
     parent = params.copy()
     best = mean_loss(X, Y, parent, spec, loss)
     child = np.empty_like(parent)
-    for g in range(generations):
+    for _ in range(generations):
         best_child = parent.copy()
         best_child_loss = best
-        for k in range(offspring):
+        for _ in range(offspring):
             for i in range(parent.shape[0]):
                 child[i] = parent[i] + sigma * np.random.standard_normal()
             value = mean_loss(X, Y, child, spec, loss)

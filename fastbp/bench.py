@@ -234,7 +234,7 @@ def run(workloads=("W1", "W2", "W3"), peers=_peers.PEERS, epochs=None, float64=T
         results = {}
         skipped = set()
         peaks = []
-        for round_ in range(rounds):
+        for _ in range(rounds):
             # rounds interleave the implementations, so that a slow spell of a shared
             # machine does not land on one of them only
             for impl in ["fastbp"] + (["fastbp float64"] if float64 else []) + list(peers):

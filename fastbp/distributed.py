@@ -96,7 +96,7 @@ def fit(net, X, y, *, comm=None, epochs=10, batch_size=32, optimizer="sgd",
     MPI = _mpi()
     comm = comm or MPI.COMM_WORLD
     abort_on_error(comm)
-    rank, size = comm.rank, comm.size
+    rank = comm.rank
     X, Y, sw = net._check_data(X, y, sample_weight)
     opt = get_optimizer(optimizer, learning_rate)
     rates = _dropout_rates(net, dropout)

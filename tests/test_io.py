@@ -1,9 +1,7 @@
 """Model files: round trips, rejection of bad files, atomic saving; estimator persistence."""
-import io
 import json
 import os
 import pickle
-import zipfile
 
 import numpy as np
 import pytest
