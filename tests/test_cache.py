@@ -39,3 +39,25 @@ def test_a_fresh_process_reuses_the_cached_kernels():
     for name, s in stats.items():
         assert s["misses"] == 0, f"{name} was recompiled in a fresh process: {s}"
         assert s["hits"] >= 1, f"{name} was not loaded from the cache: {s}"
+
+
+def test_cached_code_from_older_kernel_sources_is_dropped(tmp_path):
+    """Numba only checks a cached function's own file; an edit of a module it calls must
+    still invalidate the cache (fastbp keeps a digest of all kernel sources)."""
+    from fastbp.kernels import _drop_stale_cache
+    pkg = tmp_path / "pkg"
+    kernels = pkg / "kernels"
+    cache = kernels / "__pycache__"
+    cache.mkdir(parents=True)
+    (pkg / "_config.py").write_text("FASTMATH = set()\n")
+    (kernels / "mathfn.py").write_text("def tanh(x): return x\n")
+    _drop_stale_cache(kernels)
+    (cache / "training.train_epoch-1.py311.nbi").write_text("index")
+    (cache / "training.train_epoch-1.py311.1.nbc").write_text("code")
+    (cache / "training.cpython-311.pyc").write_text("bytecode")
+    _drop_stale_cache(kernels)  # nothing changed: the cache stays
+    assert (cache / "training.train_epoch-1.py311.nbi").exists()
+    (kernels / "mathfn.py").write_text("def tanh(x): return 2 * x\n")  # a callee changes
+    _drop_stale_cache(kernels)
+    assert sorted(p.name for p in cache.iterdir()) == ["fastbp-kernels.sha256",
+                                                      "training.cpython-311.pyc"]
