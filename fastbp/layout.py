@@ -72,13 +72,6 @@ class Layout:
         """Views of ``flat`` as the list of bias vectors."""
         return [flat[self.bias_slice(l)] for l in range(self.n_layers)]
 
-    def weight_mask(self):
-        """Boolean mask over the flat vector: True on weights, False on biases."""
-        mask = np.zeros(self.n_params, dtype=bool)
-        for l in range(self.n_layers):
-            mask[self.weight_slice(l)] = True
-        return mask
-
     def __eq__(self, other):
         return isinstance(other, Layout) and np.array_equal(self.spec, other.spec)
 

@@ -170,7 +170,6 @@ class RPROP(Optimizer):
         h[codes.H_ETA_MINUS] = self.eta_minus
         h[codes.H_STEP_MIN] = self.step_min
         h[codes.H_STEP_MAX] = self.step_max
-        h[codes.H_STEP_INIT] = self.step_init
 
     def init_state(self, n_params, dtype):
         super().init_state(n_params, dtype)

@@ -74,5 +74,4 @@ H_ETA_PLUS = 10     # RPROP step increase factor
 H_ETA_MINUS = 11    # RPROP step decrease factor
 H_STEP_MIN = 12     # RPROP smallest step
 H_STEP_MAX = 13     # RPROP largest step
-H_STEP_INIT = 14    # RPROP first step
-N_HYPER = 15
+N_HYPER = 14
