@@ -1,4 +1,4 @@
-"""fastbp: backpropagation for dense neural networks at C speed, from Python.
+"""fastbp: backpropagation at C speed, from Python.
 
 The core is a set of Numba kernels (:mod:`fastbp.kernels`) on flat arrays: all weights and
 biases of a network live in one contiguous parameter vector, the gradient and the optimizer
@@ -6,7 +6,8 @@ state in twins of it, and a whole training epoch runs inside compiled code.
 """
 from .errors import DivergenceError, ModelFileError
 from .fann import read_fann_data, write_fann_data
-from .io import load
+from .layers import Dense
+from .loading import load
 from .network import Network
 from .optimizers import LBFGS, RPROP, SGD, Adam, AdamW, Optimizer, RMSprop
 from .schedules import (ExponentialDecay, InvScaling, ReduceOnPlateau, Schedule, StepDecay)
@@ -14,7 +15,7 @@ from .training import History, fit
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "fit", "History", "load", "read_fann_data", "write_fann_data", "DivergenceError", "ModelFileError", "Optimizer",
+__all__ = ["Network", "Dense", "fit", "History", "load", "read_fann_data", "write_fann_data", "DivergenceError", "ModelFileError", "Optimizer",
            "SGD", "Adam", "AdamW", "RMSprop", "RPROP", "LBFGS", "Schedule", "StepDecay",
            "ExponentialDecay", "InvScaling", "ReduceOnPlateau", "__version__"]
 

@@ -13,14 +13,7 @@ own kernels run: the setting is restored afterwards.
 import contextlib
 import threading
 
-#: per-batch multiply-adds of the largest layer product from which BLAS keeps its threads
-BLAS_THREADS_MIN_MACS = 1 << 23
-
-
-def largest_product(layout, rows):
-    """Multiply-adds of the biggest (rows x n_in x n_out) product of one batch."""
-    sizes = layout.sizes
-    return rows * max(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+from ._config import BLAS_MIN_MACS, BLAS_THREADS_MIN_MACS
 
 
 class _OneThread:
@@ -68,8 +61,7 @@ def blas_threads_for(layout, rows):
     """A context that limits BLAS to one thread when this network's products for batches of
     ``rows`` rows use BLAS but are small (nothing to do when the kernels use their own loops
     for them, or when they are big enough for threads to pay)."""
-    from .kernels.forward import BLAS_MIN_MACS
-    largest = largest_product(layout, rows)
+    largest = layout.largest_product(rows)
     if rows > 1 and BLAS_MIN_MACS <= largest < BLAS_THREADS_MIN_MACS:
         return _ONE_THREAD
     return contextlib.nullcontext()

@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-from .kernels import codes
+from .registry import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -51,7 +51,7 @@ def check_finite(arr, name):
             raise ValueError(f"{name} contains NaN or infinity (first at index [{where}])")
 
 
-def check_X(X, n_features, dtype, name="X", finite=True):
+def check_X(X, n_features, dtype, name="X", finite=True, allow_empty=False):
     """X as a C-contiguous (n_samples, n_features) array of ``dtype``, all finite.
 
     With ``finite=False`` the NaN/inf scan is left to the caller (the prediction kernel does it
@@ -68,7 +68,7 @@ def check_X(X, n_features, dtype, name="X", finite=True):
                 "sample." if arr.ndim == 1 else "")
         raise ValueError(f"{name} must be a 2-D array (n_samples, n_features), got "
                          f"{arr.ndim}-D with shape {arr.shape}.{hint}")
-    if arr.shape[0] == 0:
+    if arr.shape[0] == 0 and not allow_empty:
         raise ValueError(f"{name} is empty: it has 0 samples")
     if arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features per sample, but the network "
@@ -79,7 +79,7 @@ def check_X(X, n_features, dtype, name="X", finite=True):
     return arr
 
 
-def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
+def check_targets(y, n_samples, n_outputs, loss, dtype, name="y", allow_empty=False):
     """Targets as a C-contiguous (n_samples, n_outputs) float matrix of ``dtype``.
 
     Accepted: a float target matrix (n_samples, n_outputs); for one output, a 1-D vector;
@@ -90,6 +90,8 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
         raise ValueError(f"{name} must be 1-D labels or a 2-D target matrix, got shape "
                          f"{arr.shape}")
     if arr.shape[0] == 0:
+        if allow_empty and n_samples == 0:
+            return np.zeros((0, n_outputs), dtype=dtype)
         raise ValueError(f"{name} is empty: it has 0 samples")
     if arr.shape[0] != n_samples:
         raise ValueError(f"X has {n_samples} samples but {name} has {arr.shape[0]}")
@@ -115,16 +117,16 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y"):
         raise ValueError(f"{name} has {arr.shape[1]} columns but the network has {n_outputs} "
                          f"outputs")
     Y = np.ascontiguousarray(arr, dtype=dtype)
-    if loss in (codes.CROSS_ENTROPY, codes.BINARY_CROSS_ENTROPY) and (
+    if loss in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY) and (
             Y.min() < 0 or Y.max() > 1):
-        raise ValueError(f"{name} must lie in [0, 1] for {codes.LOSS_NAMES[loss]}, got values "
+        raise ValueError(f"{name} must lie in [0, 1] for {LOSSES.name_of(loss)}, got values "
                          f"in [{Y.min():g}, {Y.max():g}]")
     return Y
 
 
 def check_sample_weight(sample_weight, n_samples, dtype):
     """Sample weights as a 1-D float array (empty array for None), non-negative, finite."""
-    if sample_weight is None:
+    if sample_weight is None or n_samples == 0:
         return np.empty(0, dtype=dtype)
     if isinstance(sample_weight, numbers.Number):
         return np.full(n_samples, sample_weight, dtype=dtype)

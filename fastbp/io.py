@@ -1,22 +1,29 @@
 """Model files: a documented ``.npz`` (no pickle), written atomically, validated on load.
 
-Format (version 1).  A NumPy ``.npz`` archive (a zip file) with exactly these members:
+Format (version 2).  A NumPy ``.npz`` archive (a zip file) with exactly these members:
 
 ``header``
     uint8 array: UTF-8 JSON object with
-    ``format`` = "fastbp-model", ``version`` = 1, ``kind`` ("network", "MLPClassifier" or
-    "MLPRegressor"), ``fastbp_version``, ``layer_sizes`` (list of int, input first),
-    ``activations`` (one name per layer, the output's last), ``loss``, ``dtype``
-    ("float32"/"float64"), ``n_params``, ``optimizer`` (null, or {"name", "params" (its
+    ``format`` = "fastbp-model", ``version`` = 2, ``kind`` ("network", "MLPClassifier" or
+    "MLPRegressor"), ``fastbp_version``, ``n_inputs``, ``layers`` (one object per layer, as
+    ``Dense.config()``: ``kind``, ``units``, ``activation``, ``normalization``, ``eps``,
+    ``momentum``), ``layer_sizes`` (list of int, input first) and ``activations`` (one name
+    per layer) for readers that want only those, ``loss``, ``dtype`` ("float32"/"float64"),
+    ``n_params``, ``n_buffers``, ``optimizer`` (null, or {"name", "params" (its
     hyperparameters), "t" (updates done)}), ``estimator`` (null, or the estimator's
     constructor parameters and fitted attributes such as ``classes``), ``metadata`` (the
     network's free-form JSON dict, e.g. the command line's class labels), and ``checksum``:
     the SHA-256 of the header without this field (keys sorted) followed by the bytes of
-    ``params`` and ``optimizer_state``.
+    ``params``, ``optimizer_state`` and ``buffers``.
 ``params``
     the flat parameter vector (layout: :mod:`fastbp.layout`), of ``dtype``.
 ``optimizer_state`` (only when ``optimizer`` is not null)
     the optimizer's (slots, n_params) state, of ``dtype``.
+``buffers`` (only when ``n_buffers`` > 0)
+    the non-trainable state (batch norm's running mean and variance), of ``dtype``.
+
+Version 1 files (dense networks: ``layer_sizes`` and ``activations``, no ``layers``, no
+buffers) still load.
 
 Writing goes to a temporary file in the same directory, is fsynced, then renamed over the
 target, so a crash leaves the previous file intact.  Loading uses ``allow_pickle=False``,
@@ -36,8 +43,8 @@ import numpy as np
 from .errors import ModelFileError
 
 FORMAT = "fastbp-model"
-VERSION = 1
-_MEMBERS = {"header", "params", "optimizer_state"}
+VERSION = 2
+_MEMBERS = {"header", "params", "optimizer_state", "buffers"}
 
 
 @contextlib.contextmanager
@@ -65,13 +72,15 @@ def atomic_write(path, mode="wb"):
             os.close(dfd)
 
 
-def _checksum(header, params, state):
+def _checksum(header, params, state, buffers=None):
     h = hashlib.sha256()
     body = {k: v for k, v in header.items() if k != "checksum"}
     h.update(json.dumps(body, sort_keys=True).encode("utf-8"))
     h.update(np.ascontiguousarray(params).tobytes())
     if state is not None:
         h.update(np.ascontiguousarray(state).tobytes())
+    if buffers is not None:
+        h.update(np.ascontiguousarray(buffers).tobytes())
     return h.hexdigest()
 
 
@@ -103,17 +112,22 @@ def save_network(net, path, kind="network", estimator=None):
     if opt is not None and opt.state is not None:
         state = np.ascontiguousarray(opt.state)
         opt_header = {"name": opt.name, "params": _jsonable(opt.get_params()), "t": int(opt.t)}
+    buffers = net.buffers if net.buffers.size else None
     header = {
         "format": FORMAT, "version": VERSION, "kind": kind, "fastbp_version": __version__,
+        "n_inputs": int(net.n_inputs), "layers": [l.config() for l in net.layers],
         "layer_sizes": list(net.sizes), "activations": net.activations, "loss": net.loss,
-        "dtype": net.dtype.name, "n_params": int(net.n_params), "optimizer": opt_header,
+        "dtype": net.dtype.name, "n_params": int(net.n_params),
+        "n_buffers": int(net.buffers.size), "optimizer": opt_header,
         "estimator": _jsonable(estimator), "metadata": _jsonable(net.metadata),
     }
-    header["checksum"] = _checksum(header, net.params, state)
+    header["checksum"] = _checksum(header, net.params, state, buffers)
     arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
               "params": net.params}
     if state is not None:
         arrays["optimizer_state"] = state
+    if buffers is not None:
+        arrays["buffers"] = buffers
     with atomic_write(path) as f:
         np.savez(f, **arrays)
     return os.fspath(path)
@@ -124,7 +138,8 @@ def _fail(path, why):
 
 
 def read_model_file(path):
-    """(header, params, optimizer_state or None) of a model file, every field validated."""
+    """(header, params, optimizer_state or None, buffers) of a model file, every field
+    validated (``buffers``: empty for networks without running statistics)."""
     try:
         archive = np.load(path, allow_pickle=False)
     except FileNotFoundError:
@@ -144,6 +159,7 @@ def read_model_file(path):
             raw = archive["header"]
             params = archive["params"] if "params" in members else None
             state = archive["optimizer_state"] if "optimizer_state" in members else None
+            buffers = archive["buffers"] if "buffers" in members else None
         except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
             _fail(path, f"truncated or corrupt ({type(e).__name__}: {e})")
     if raw.dtype != np.uint8 or raw.ndim != 1:
@@ -180,64 +196,21 @@ def read_model_file(path):
                               or state.shape[1] not in (0, params.shape[0])):
         _fail(path, f"optimizer_state has shape {state.shape} and dtype {state.dtype}, "
                     f"which does not fit {params.shape[0]} {params.dtype} parameters")
-    if _checksum(header, params, state) != header["checksum"]:
+    n_buffers = header.get("n_buffers", 0)
+    if not isinstance(n_buffers, int) or isinstance(n_buffers, bool) or n_buffers < 0:
+        _fail(path, f"header field 'n_buffers' is not a non-negative int: {n_buffers!r}")
+    if (buffers is not None) != (n_buffers > 0):
+        _fail(path, f"the header says {n_buffers} buffer values, the file has "
+                    f"{'none' if buffers is None else buffers.size}")
+    if buffers is not None and (buffers.dtype != params.dtype or buffers.shape != (n_buffers,)):
+        _fail(path, f"buffers have shape {buffers.shape} and dtype {buffers.dtype}, the "
+                    f"header says {n_buffers} {params.dtype}")
+    if _checksum(header, params, state, buffers) != header["checksum"]:
         _fail(path, "checksum mismatch: the file was modified or damaged after it was written")
     if not np.isfinite(params).all():
         _fail(path, "params contain NaN or infinity")
-    return header, params, state
-
-
-def network_from_header(header, params, state, path):
-    """Rebuild a Network (with its optimizer state) from validated file contents."""
-    from .network import Network
-    from .optimizers import OPTIMIZERS
-    sizes = header["layer_sizes"]
-    acts = header["activations"]
-    if len(sizes) < 2 or len(acts) != len(sizes) - 1:
-        _fail(path, f"{len(sizes)} layer sizes do not fit {len(acts)} activations")
-    try:
-        net = Network(sizes, hidden_activation=acts[:-1] if len(acts) > 1 else "relu",
-                      output=acts[-1], loss=header["loss"], dtype=header["dtype"])
-    except (TypeError, ValueError) as e:
-        _fail(path, f"invalid network description ({e})")
-    if net.n_params != params.shape[0]:
-        _fail(path, f"layer sizes {sizes} need {net.n_params} parameters, the file has "
-                    f"{params.shape[0]}")
-    net.params[:] = params
-    metadata = header.get("metadata", {})
-    if not isinstance(metadata, dict):
-        _fail(path, "metadata is not a JSON object")
-    net.metadata = metadata
-    opt = header.get("optimizer")
-    if opt is not None:
-        if not isinstance(opt, dict) or opt.get("name") not in OPTIMIZERS:
-            _fail(path, f"unknown optimizer {opt!r}")
-        try:
-            optimizer = OPTIMIZERS[opt["name"]](**opt.get("params", {}))
-        except (TypeError, ValueError) as e:
-            _fail(path, f"invalid optimizer parameters ({e})")
-        expected = (optimizer.n_slots, params.shape[0]) if optimizer.n_slots else (1, 0)
-        if state.shape != expected:
-            _fail(path, f"optimizer {opt['name']} keeps {optimizer.n_slots} state slots, the "
-                        f"file has state of shape {state.shape}")
-        optimizer.state = np.array(state)
-        t = opt.get("t", 0)
-        if not isinstance(t, int) or t < 0:
-            _fail(path, f"invalid optimizer step count {t!r}")
-        optimizer.t = t
-        net.optimizer = optimizer
-    return net
-
-
-def load(path):
-    """Load a model file written by ``save``: a :class:`~fastbp.Network`, or the
-    scikit-learn estimator (``MLPClassifier``/``MLPRegressor``) that saved it."""
-    header, params, state = read_model_file(path)
-    net = network_from_header(header, params, state, path)
-    kind = header["kind"]
-    if kind == "network":
-        return net
-    if kind in ("MLPClassifier", "MLPRegressor"):
-        from . import sklearn as fsk
-        return getattr(fsk, kind)._from_file(net, header.get("estimator"), path)
-    _fail(path, f"unknown model kind {kind!r}")
+    if buffers is None:
+        buffers = np.empty(0, dtype=params.dtype)
+    elif not np.isfinite(buffers).all():
+        _fail(path, "buffers contain NaN or infinity")
+    return header, params, state, buffers

@@ -1,80 +1,175 @@
-"""Where each layer's weights and biases live in the flat parameter vector.
+"""Where each layer's parameters live in the flat parameter vector, and the layer table the
+kernels read.
 
-The vector holds, layer after layer, the weights unit by unit -- the n_in incoming weights of
-output unit 0, then those of unit 1, ... (FANN's order) -- and then the n_out biases.  In
-matrix terms that is W^T, the (n_out, n_in) matrix, row-major, so ``net.weights[l]``, the
-(n_in, n_out) matrix of ``z = a @ W + b``, is a transposed view.  The gradient and every
-optimizer slot use the same layout, so one loop updates all parameters.
+A network is a list of layers (:mod:`fastbp.layers`); each becomes one or two *rows* of the
+int64 layer table ``spec`` (columns in :mod:`fastbp.kernels.codes`): a dense row, followed by
+a normalization row when the layer is normalized.  Every row computes its operation and then
+its activation (a dense row followed by a normalization has the identity).
+
+The parameter vector holds, row after row, a dense row's weights unit by unit -- the n_in
+incoming weights of output unit 0, then those of unit 1, ... (FANN's order, and
+``torch.nn.Linear.weight``'s) -- and then its n_out biases; a normalization row's n scales and
+then n shifts.  ``net.weights[l]``, the (n_in, n_out) matrix of ``z = a @ W + b``, is a
+transposed view.  The gradient and every optimizer slot use the same layout, so one loop
+updates all parameters.  Non-trainable state (batch norm's running mean, then running
+variance) lives in a second flat vector, ``buffers``, with its own offsets.
 """
 import numpy as np
 
 from .kernels import codes
+from .registry import ACTIVATIONS, LAYER_KINDS
+
+#: per-row units of the workspace's ``stats`` buffer each normalization kind needs, as a
+#: function of its units n (see kernels/layers/norm.py)
+_STATS_WIDTH = {codes.BATCH_NORM: lambda n: 2 * n, codes.LAYER_NORM: lambda n: 2}
+
+
+def _bits(x):
+    return int(np.float64(x).view(np.int64))
 
 
 class Layout:
-    """Offsets and shapes of a dense network's parameters in one flat vector.
+    """Offsets and shapes of a network's parameters in one flat vector.
 
-    ``spec`` is the (n_layers, 6) int64 table the kernels read (columns ``codes.N_IN`` ...
-    ``codes.A_OFF``); everything else here is derived from it for Python callers.
+    ``spec`` is the (n_rows, SPEC_COLUMNS) int64 table the kernels read; everything else
+    here is derived from it for Python callers.  ``layer_rows[i]`` lists the table rows of
+    user layer i.
     """
 
-    def __init__(self, sizes, activation_codes):
-        sizes = [int(s) for s in sizes]
-        n_layers = len(sizes) - 1
-        if len(activation_codes) != n_layers:
-            raise ValueError("need one activation per layer")
-        spec = np.zeros((n_layers, codes.SPEC_COLUMNS), dtype=np.int64)
-        offset = 0
-        a_off = 0
-        for l in range(n_layers):
-            n_in, n_out = sizes[l], sizes[l + 1]
+    def __init__(self, n_inputs, layers):
+        rows = []  # (kind, n_in, n_out, act, eps, momentum)
+        layer_rows = []
+        n_in = n_inputs
+        for layer in layers:
+            act = ACTIVATIONS.code(layer.activation)
+            mine = [len(rows)]
+            if layer.norm_kind is None:
+                rows.append((codes.DENSE, n_in, layer.units, act, 0.0, 0.0))
+            else:
+                rows.append((codes.DENSE, n_in, layer.units, codes.IDENTITY, 0.0, 0.0))
+                mine.append(len(rows))
+                rows.append((LAYER_KINDS.code(layer.norm_kind), layer.units, layer.units, act,
+                             layer.eps, layer.momentum))
+            layer_rows.append(tuple(mine))
+            n_in = layer.units
+        spec = np.zeros((len(rows), codes.SPEC_COLUMNS), dtype=np.int64)
+        offset = a_off = s_off = t_off = 0
+        for l, (kind, n_in, n_out, act, eps, momentum) in enumerate(rows):
+            spec[l, codes.KIND] = kind
             spec[l, codes.N_IN] = n_in
             spec[l, codes.N_OUT] = n_out
             spec[l, codes.W_OFF] = offset
-            offset += n_in * n_out
+            offset += n_in * n_out if kind == codes.DENSE else n_out
             spec[l, codes.B_OFF] = offset
             offset += n_out
-            spec[l, codes.ACT] = activation_codes[l]
+            spec[l, codes.ACT] = act
             spec[l, codes.A_OFF] = a_off
             a_off += n_out
+            if kind != codes.DENSE:
+                spec[l, codes.T_OFF] = t_off
+                t_off += _STATS_WIDTH[kind](n_out)
+                spec[l, codes.EPS] = _bits(eps)
+                spec[l, codes.MOMENTUM] = _bits(momentum)
+                if LAYER_KINDS.by_code(kind).running_stats:
+                    spec[l, codes.S_OFF] = s_off
+                    s_off += 2 * n_out
         spec.setflags(write=False)
         self.spec = spec
-        self.sizes = tuple(sizes)
+        self.layer_rows = tuple(layer_rows)
+        self.n_inputs = int(n_inputs)
+        #: units per user layer, input first
+        self.sizes = (int(n_inputs),) + tuple(int(l.units) for l in layers)
         self.n_params = offset
-        #: units per row of the activation buffer (all layers but the input)
+        #: length of the non-trainable buffer vector (running statistics)
+        self.n_buffers = s_off
+        #: units per batch row of the activation buffer (all rows but the input)
         self.activation_width = a_off
-        #: widest hidden layer: the backward pass's scratch row width
-        self.hidden_width = max(sizes[1:-1], default=1)
+        #: units per batch row of the normalization statistics
+        self.stats_width = t_off
+        #: widest input of a row after the first: the backward pass's scratch row width
+        self.hidden_width = max([int(spec[l, codes.N_IN]) for l in range(1, len(rows))],
+                                default=1)
+        #: whether some activation's derivative needs the pre-activations kept
+        self.needs_pre = any(ACTIVATIONS.by_code(r[3]).needs_pre for r in rows[:-1])
 
+    # --- rows -------------------------------------------------------------------------------
     @property
-    def n_layers(self):
+    def n_rows(self):
         return self.spec.shape[0]
 
     @property
+    def n_layers(self):
+        """Number of user layers (hidden and output)."""
+        return len(self.layer_rows)
+
+    def kind(self, row):
+        return int(self.spec[row, codes.KIND])
+
+    def n_in(self, row):
+        return int(self.spec[row, codes.N_IN])
+
+    def n_out(self, row):
+        return int(self.spec[row, codes.N_OUT])
+
+    @property
+    def dense_rows(self):
+        return [l for l in range(self.n_rows) if self.kind(l) == codes.DENSE]
+
+    @property
     def activation_codes(self):
-        return tuple(int(c) for c in self.spec[:, codes.ACT])
+        """The activation code of each user layer (its last row's)."""
+        return tuple(int(self.spec[rows[-1], codes.ACT]) for rows in self.layer_rows)
 
-    def weight_slice(self, l):
-        start = int(self.spec[l, codes.W_OFF])
-        return slice(start, start + self.sizes[l] * self.sizes[l + 1])
+    @property
+    def has_batch_norm(self):
+        return bool((self.spec[:, codes.KIND] == codes.BATCH_NORM).any())
 
-    def bias_slice(self, l):
-        start = int(self.spec[l, codes.B_OFF])
-        return slice(start, start + self.sizes[l + 1])
+    @property
+    def is_plain(self):
+        """Only dense rows (no normalization)."""
+        return bool((self.spec[:, codes.KIND] == codes.DENSE).all())
+
+    def largest_product(self, rows):
+        """Multiply-adds of the biggest dense (rows x n_in x n_out) product of one batch."""
+        return rows * max(self.n_in(l) * self.n_out(l) for l in self.dense_rows)
+
+    # --- slices and views -----------------------------------------------------------------
+    def weight_slice(self, row):
+        start = int(self.spec[row, codes.W_OFF])
+        return slice(start, int(self.spec[row, codes.B_OFF]))
+
+    def bias_slice(self, row):
+        start = int(self.spec[row, codes.B_OFF])
+        return slice(start, start + self.n_out(row))
+
+    def buffer_slice(self, row):
+        """Running mean and variance of a batch-norm row in the buffer vector, or None."""
+        if not LAYER_KINDS.by_code(self.kind(row)).running_stats:
+            return None
+        start = int(self.spec[row, codes.S_OFF])
+        return slice(start, start + 2 * self.n_out(row))
 
     def weights(self, flat):
-        """Views of ``flat`` as the list of (n_in, n_out) weight matrices (each the transpose
-        of the stored unit-by-unit (n_out, n_in) block)."""
-        return [flat[self.weight_slice(l)].reshape(self.sizes[l + 1], self.sizes[l]).T
-                for l in range(self.n_layers)]
+        """Views of ``flat`` as the list of (n_in, n_out) matrices of the dense rows (each
+        the transpose of the stored unit-by-unit (n_out, n_in) block)."""
+        return [flat[self.weight_slice(l)].reshape(self.n_out(l), self.n_in(l)).T
+                for l in self.dense_rows]
 
     def biases(self, flat):
-        """Views of ``flat`` as the list of bias vectors."""
-        return [flat[self.bias_slice(l)] for l in range(self.n_layers)]
+        """Views of ``flat`` as the list of the dense rows' bias vectors."""
+        return [flat[self.bias_slice(l)] for l in self.dense_rows]
+
+    def row_rates(self, per_hidden_layer):
+        """Per-row dropout rates from one rate per hidden user layer (on its last row)."""
+        rates = np.zeros(self.n_rows)
+        for rows, rate in zip(self.layer_rows[:-1], per_hidden_layer):
+            rates[rows[-1]] = rate
+        return rates
 
     def __eq__(self, other):
         return isinstance(other, Layout) and np.array_equal(self.spec, other.spec)
 
     def __repr__(self):
-        names = [codes.ACTIVATION_NAMES[c] for c in self.activation_codes]
-        return f"Layout(sizes={list(self.sizes)}, activations={names}, n_params={self.n_params})"
+        names = [ACTIVATIONS.name_of(c) for c in self.activation_codes]
+        return (f"Layout(sizes={list(self.sizes)}, activations={names}, "
+                f"n_params={self.n_params})")

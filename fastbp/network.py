@@ -1,56 +1,46 @@
-"""The network: a layout, one flat parameter vector, and the calls that run the kernels."""
+"""The network: a list of layers, one flat parameter vector, and the calls that run the
+kernels."""
+import copy
+
 import numpy as np
 
-from ._validation import (check_dtype, check_sample_weight, check_targets, check_X, choice,
-                          per_hidden_layer)
-from .kernels import codes
-from .kernels.training import evaluate, loss_and_gradient, predict_into
+from ._config import CHUNK_ROWS, PREDICT_CHUNK
 from ._threads import blas_threads_for
+from ._validation import (check_dtype, check_number, check_sample_weight, check_targets,
+                          check_X, per_hidden_layer)
+from .kernels import codes
+from .kernels.epoch import evaluate, finish_gradient, gradient_sums, predict_into
+from .layers import Dense
 from .layout import Layout
+from .registry import ACTIVATIONS, LOSSES, default_loss
+from .workspace import Workspace
 
-#: which loss each output activation gets when ``loss`` is not given
-DEFAULT_LOSS = {codes.SOFTMAX: "cross_entropy", codes.LOGISTIC: "binary_cross_entropy"}
-
-#: rows per chunk when a whole data set goes through the kernels (evaluation, full batch)
-CHUNK_ROWS = 1024
-#: rows per chunk of the prediction kernel (kernels.training.predict_into)
-PREDICT_CHUNK = 256
+_NO_ORDER = np.empty(0, dtype=np.int64)
 
 
-def _init_bound(code, fan_in, fan_out):
-    """Half-width of the uniform initial weights: He for (leaky) relu, Glorot otherwise."""
-    if code in (codes.RELU, codes.LEAKY_RELU):
+def _init_bound(init, fan_in, fan_out):
+    """Half-width of the uniform initial weights: He for rectifiers, Glorot otherwise."""
+    if init == "he":
         return np.sqrt(6.0 / fan_in)
     return np.sqrt(6.0 / (fan_in + fan_out))
 
 
-class Workspace:
-    """The buffers a kernel call needs for batches of up to ``rows`` rows."""
-
-    def __init__(self, layout, rows, dtype, dropout=False, n_inputs=None, n_outputs=None):
-        self.rows = rows
-        self.acts = np.empty(rows * layout.activation_width, dtype=dtype)
-        self.tmp = np.empty(rows * layout.hidden_width, dtype=dtype)
-        self.masks = np.empty(self.acts.shape if dropout else 0, dtype=dtype)
-        if n_inputs is not None:
-            self.xbuf = np.empty((rows, n_inputs), dtype=dtype)
-            self.ybuf = np.empty((rows, n_outputs), dtype=dtype)
-            self.wbuf = np.empty(rows, dtype=dtype)
-
-
 class Network:
-    """A dense feed-forward network whose parameters live in one flat vector.
+    """A feed-forward network whose parameters live in one flat vector.
 
     Parameters
     ----------
-    layer_sizes : sequence of int
-        Units per layer, input first: ``[64, 32, 10]`` is 64 inputs, one hidden layer of 32,
-        10 outputs.
+    layer_sizes : sequence
+        The number of inputs, then one entry per layer: an int (a dense layer of that many
+        units) or a layer object such as :class:`fastbp.Dense`.  ``[64, 32, 10]`` is 64
+        inputs, one hidden layer of 32, 10 outputs.
     hidden_activation : str or sequence of str
-        ``identity``, ``logistic`` (alias ``sigmoid``), ``tanh``, ``relu`` or ``leaky_relu``;
-        one name for every hidden layer or one per hidden layer.
+        Activation of the hidden layers that do not name their own: one name for all, or one
+        per hidden layer.  Any of ``fastbp.registry.ACTIVATIONS`` but softmax: identity,
+        logistic (sigmoid), tanh, relu, leaky_relu, elu, softplus, silu, gelu.
     output : str
-        The output layer's activation: any of the above or ``softmax``.
+        The output layer's activation (unless the last layer object names one): any of the
+        above or softmax.
     loss : str, optional
         ``squared_error``, ``binary_cross_entropy`` (logistic output) or ``cross_entropy``
         (softmax output).  Default: cross_entropy for softmax, binary_cross_entropy for
@@ -58,38 +48,38 @@ class Network:
     dtype : float32 or float64
         Precision of the parameters and of every computation; inputs are converted to it.
     seed : int, optional
-        Seed of the initial weights (uniform Glorot, He for relu layers; zero biases).
+        Seed of the initial weights (uniform Glorot, He for rectifiers; zero biases; unit
+        scales and zero shifts for normalizations).
+    normalization : None, "batch" or "layer"
+        Normalize every hidden layer given as an int (see :class:`fastbp.Dense`).
     """
 
     def __init__(self, layer_sizes, hidden_activation="relu", output="softmax", loss=None,
-                 dtype=np.float32, seed=None):
-        sizes = self._check_sizes(layer_sizes)
-        hidden = per_hidden_layer(hidden_activation, len(sizes) - 2, "hidden_activation")
-        act_codes = [choice(a, codes.ACTIVATIONS, "activation") for a in hidden]
-        if codes.SOFTMAX in act_codes:
-            raise ValueError("softmax can only be the output activation, not a hidden one")
-        out_code = choice(output, codes.ACTIVATIONS, "output activation")
-        act_codes.append(out_code)
+                 dtype=np.float32, seed=None, normalization=None):
+        n_inputs, layers = self._resolve_layers(layer_sizes, hidden_activation, output,
+                                                normalization)
+        out = ACTIVATIONS.get(layers[-1].activation, label="output activation")
         if loss is None:
-            loss = DEFAULT_LOSS.get(out_code, "squared_error")
-        loss_code = choice(loss, codes.LOSSES, "loss")
-        if loss_code == codes.CROSS_ENTROPY and out_code != codes.SOFTMAX:
-            raise ValueError("cross_entropy needs a softmax output; use binary_cross_entropy "
-                             "with a logistic output or squared_error")
-        if loss_code == codes.BINARY_CROSS_ENTROPY and out_code != codes.LOGISTIC:
-            raise ValueError("binary_cross_entropy needs a logistic output")
-        if out_code == codes.SOFTMAX and loss_code != codes.CROSS_ENTROPY:
-            raise ValueError("a softmax output is trained with cross_entropy only")
-        if out_code == codes.SOFTMAX and sizes[-1] < 2:
+            loss = default_loss(out.name)
+        loss_entry = LOSSES.get(loss)
+        if loss_entry.output is not None and out.name != loss_entry.output:
+            raise ValueError(f"{loss_entry.name} needs a {loss_entry.output} output, not "
+                             f"{out.name}")
+        if not out.hidden and loss_entry.output != out.name:  # softmax: not element-wise
+            raise ValueError(f"a {out.name} output is trained with "
+                             f"{[e.name for e in LOSSES if e.output == out.name]} only")
+        if out.name == "softmax" and layers[-1].units < 2:
             raise ValueError("a softmax output needs at least 2 units")
         self.dtype = check_dtype(dtype)
-        self.layout = Layout(sizes, act_codes)
+        self._layers = tuple(layers)
+        self.layout = Layout(n_inputs, layers)
+        self._n_params_guard()
         # looked up on every prediction: kept as plain attributes
-        self._spec, self._n_in, self._n_out = self.layout.spec, sizes[0], sizes[-1]
-        self.loss_code = loss_code
+        self._spec, self._n_in, self._n_out = self.layout.spec, n_inputs, layers[-1].units
+        self.loss_code = loss_entry.code
         self._params = np.zeros(self.layout.n_params, dtype=self.dtype)
-        self._weights = self.layout.weights(self._params)
-        self._biases = self.layout.biases(self._params)
+        self._buffers = np.zeros(self.layout.n_buffers, dtype=self.dtype)
+        self._bind()
         #: the optimizer of the last ``fit`` (its state survives for ``warm_start``)
         self.optimizer = None
         #: the :class:`History` of the last ``fit``
@@ -99,54 +89,111 @@ class Network:
         self.init_params(seed)
 
     @staticmethod
-    def _check_sizes(layer_sizes):
+    def _resolve_layers(layer_sizes, hidden_activation, output, normalization):
+        if isinstance(layer_sizes, (str, bytes)):
+            raise TypeError("layer_sizes must be a sequence such as [64, 32, 10]")
         try:
-            sizes = list(layer_sizes)
+            entries = list(layer_sizes)
         except TypeError:
-            raise TypeError("layer_sizes must be a sequence of ints such as [64, 32, 10]") \
-                from None
-        if len(sizes) < 2:
-            raise ValueError("layer_sizes needs at least an input and an output size")
-        for s in sizes:
-            if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
-                raise TypeError(f"layer sizes must be integers, got {s!r}")
-            if s < 1:
-                raise ValueError(f"layer sizes must be >= 1, got {s}")
-        return [int(s) for s in sizes]
+            raise TypeError("layer_sizes must be a sequence such as [64, 32, 10] (ints or "
+                            "layer objects)") from None
+        if len(entries) < 2:
+            raise ValueError("layer_sizes needs at least an input size and an output layer")
+        first = entries[0]
+        if isinstance(first, Dense):
+            raise TypeError("the first entry of layer_sizes is the number of inputs, an int")
+        n_inputs = Dense(first).units if not isinstance(first, Dense) else None
+        hidden = per_hidden_layer(hidden_activation, len(entries) - 2, "hidden_activation")
+        layers = []
+        for i, e in enumerate(entries[1:]):
+            last = i == len(entries) - 2
+            if isinstance(e, Dense):
+                layer = e
+            elif isinstance(e, (bool, np.bool_)) or not isinstance(e, (int, np.integer)):
+                raise TypeError(f"layer sizes must be integers or layer objects such as "
+                                f"fastbp.Dense, got {e!r}")
+            else:
+                layer = Dense(e, normalization=None if last else normalization)
+            act = output if last else hidden[i]
+            entry = ACTIVATIONS.get(layer.activation or act,
+                                    label="output activation" if last else "activation")
+            if not last and not entry.hidden:
+                raise ValueError(f"{entry.name} can only be the output activation, not a "
+                                 f"hidden one")
+            layers.append(layer.resolved(entry.name))
+        return n_inputs, layers
+
+    def _n_params_guard(self):
+        # a model whose vectors could not be allocated is a clear error, not a MemoryError
+        if self.layout.n_params > 2 ** 34:
+            raise ValueError(f"this network has {self.layout.n_params} parameters; more than "
+                             f"2**34 is not supported")
+
+    def _bind(self):
+        self._weights = self.layout.weights(self._params)
+        self._biases = self.layout.biases(self._params)
 
     # --- parameters ------------------------------------------------------------------------
     def init_params(self, seed=None):
-        """(Re)draw the initial weights from ``seed``; biases start at zero."""
+        """(Re)draw the initial weights from ``seed``: uniform Glorot (He for rectifiers),
+        zero biases, unit scales, zero shifts, running mean 0 and variance 1."""
         rng = np.random.default_rng(seed)
         self._params[:] = 0
-        for l, W in enumerate(self._weights):
-            n_in, n_out = W.shape
-            bound = _init_bound(self.layout.activation_codes[l], n_in, n_out)
-            W[:] = rng.uniform(-bound, bound, size=W.shape)
+        W = iter(self._weights)
+        for layer, rows in zip(self._layers, self.layout.layer_rows):
+            w = next(W)
+            n_in, n_out = w.shape
+            bound = _init_bound(ACTIVATIONS.get(layer.activation).init, n_in, n_out)
+            w[:] = rng.uniform(-bound, bound, size=w.shape)
+            for r in rows[1:]:
+                self._params[self.layout.weight_slice(r)] = 1
+                s = self.layout.buffer_slice(r)
+                if s is not None:
+                    self._buffers[s][layer.units:] = 1
         self.optimizer = None
 
     @property
     def params(self):
-        """The flat parameter vector; ``weights`` and ``biases`` are views into it."""
+        """The flat parameter vector; ``weights``, ``biases`` and the layers' parameters are
+        views into it."""
         return self._params
 
     @params.setter
     def params(self, value):
+        self._set_flat(self._params, value, "params")
+
+    @property
+    def buffers(self):
+        """The flat vector of non-trainable state (batch norm's running statistics)."""
+        return self._buffers
+
+    @buffers.setter
+    def buffers(self, value):
+        self._set_flat(self._buffers, value, "buffers")
+
+    @staticmethod
+    def _set_flat(target, value, name):
         value = np.asarray(value)
-        if value.shape != self._params.shape:
-            raise ValueError(f"params must have shape {self._params.shape}, got {value.shape}")
+        if value.shape != target.shape:
+            raise ValueError(f"{name} must have shape {target.shape}, got {value.shape}")
         if not np.isfinite(value).all():
-            raise ValueError("params contains NaN or infinity")
-        self._params[:] = value
+            raise ValueError(f"{name} contains NaN or infinity")
+        target[:] = value
+
+    @property
+    def layers(self):
+        """The layer objects, bound: their parameters are views into ``params``/``buffers``."""
+        return [layer._bind(self, rows) for layer, rows in zip(self._layers,
+                                                                self.layout.layer_rows)]
 
     @property
     def weights(self):
-        """The (n_in, n_out) weight matrices: views into ``params``."""
+        """The (n_in, n_out) weight matrices of the dense layers: views into ``params``."""
         return list(self._weights)
 
     @property
     def biases(self):
-        """The bias vectors: views into ``params``."""
+        """The bias vectors of the dense layers: views into ``params``."""
         return list(self._biases)
 
     @property
@@ -168,7 +215,7 @@ class Network:
     @property
     def activations(self):
         """Activation names per layer (hidden layers, then the output)."""
-        return [codes.ACTIVATION_NAMES[c] for c in self.layout.activation_codes]
+        return [layer.activation for layer in self._layers]
 
     @property
     def output_activation(self):
@@ -176,7 +223,7 @@ class Network:
 
     @property
     def loss(self):
-        return codes.LOSS_NAMES[self.loss_code]
+        return LOSSES.name_of(self.loss_code)
 
     @property
     def is_classifier(self):
@@ -184,17 +231,15 @@ class Network:
         return self.layout.activation_codes[-1] in (codes.SOFTMAX, codes.LOGISTIC)
 
     def copy(self):
-        """An independent copy (parameters and optimizer state)."""
-        import copy
+        """An independent copy (parameters, buffers and optimizer state)."""
         return copy.deepcopy(self)
 
     def __deepcopy__(self, memo):
         new = Network.__new__(Network)
         new.__dict__.update(self.__dict__)
         new._params = self._params.copy()
-        new._weights = new.layout.weights(new._params)
-        new._biases = new.layout.biases(new._params)
-        import copy
+        new._buffers = self._buffers.copy()
+        new._bind()
         new.optimizer = copy.deepcopy(self.optimizer, memo)
         new.history = copy.deepcopy(self.history, memo)
         new.metadata = copy.deepcopy(self.metadata, memo)
@@ -207,25 +252,35 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._weights = self.layout.weights(self._params)
-        self._biases = self.layout.biases(self._params)
+        self._bind()
 
     def __repr__(self):
-        hidden = self.activations[:-1]
-        h = hidden[0] if len(set(hidden)) == 1 else hidden
-        return (f"Network({list(self.sizes)}, hidden_activation={h!r}, "
-                f"output={self.output_activation!r}, loss={self.loss!r}, "
-                f"dtype={self.dtype.name})")
+        plain = all(l.normalization is None for l in self._layers)
+        if plain:
+            hidden = self.activations[:-1]
+            h = hidden[0] if len(set(hidden)) == 1 else hidden
+            return (f"Network({list(self.sizes)}, hidden_activation={h!r}, "
+                    f"output={self.output_activation!r}, loss={self.loss!r}, "
+                    f"dtype={self.dtype.name})")
+        return (f"Network([{self.n_inputs}, {', '.join(map(repr, self._layers))}], "
+                f"loss={self.loss!r}, dtype={self.dtype.name})")
 
     # --- input handling --------------------------------------------------------------------
     def _check_X(self, X, finite=True):
         return check_X(X, self.n_inputs, self.dtype, finite=finite)
 
-    def _check_data(self, X, y, sample_weight=None):
-        X = self._check_X(X)
-        Y = check_targets(y, X.shape[0], self.n_outputs, self.loss_code, self.dtype)
+    def _check_data(self, X, y, sample_weight=None, allow_empty=False):
+        X = check_X(X, self.n_inputs, self.dtype, allow_empty=allow_empty)
+        Y = check_targets(y, X.shape[0], self.n_outputs, self.loss_code, self.dtype,
+                          allow_empty=allow_empty)
         sw = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         return X, Y, sw
+
+    def _check_training_rows(self, rows, what="batch_size"):
+        if rows < 2 and self.layout.has_batch_norm:
+            raise ValueError(f"batch normalization needs batches of at least 2 rows "
+                             f"({what} gives {rows}); use normalization='layer', which works "
+                             f"on single samples (online training)")
 
     # --- computation -----------------------------------------------------------------------
     def predict_proba(self, X):
@@ -239,12 +294,15 @@ class Network:
                 and X.shape[1] == self._n_in and X.shape[0] > 0 and X.flags.c_contiguous):
             X = self._check_X(X, finite=False)
         n = X.shape[0]
+        rows = min(n, PREDICT_CHUNK)
         out = np.empty((n, self._n_out), dtype=dtype)
+        acts = np.empty(rows * self.layout.activation_width, dtype=dtype)
+        stats = np.empty(max(rows * self.layout.stats_width, 1), dtype=dtype)
         if n == 1:  # one row never uses BLAS: no thread policy needed
-            ok = predict_into(X, self._params, self._spec, out)
+            ok = predict_into(X, self._params, self._buffers, self._spec, out, acts, stats)
         else:
-            with blas_threads_for(self.layout, min(n, PREDICT_CHUNK)):
-                ok = predict_into(X, self._params, self._spec, out)
+            with blas_threads_for(self.layout, rows):
+                ok = predict_into(X, self._params, self._buffers, self._spec, out, acts, stats)
         if not ok:
             raise ValueError("X contains NaN or infinity")
         return out
@@ -261,40 +319,95 @@ class Network:
             return labels[:, 0] if labels.shape[1] == 1 else labels
         return P
 
-    def gradient(self, X, y, sample_weight=None, alpha=0.0):
+    def gradient(self, X, y, sample_weight=None, alpha=0.0, training=True):
         """Mean loss over (X, y) and its gradient, a new flat vector in the layout of ``params``.
 
-        ``alpha`` adds scikit-learn's L2 penalty alpha/2 * sum(W**2) / n_samples.
+        ``alpha`` adds scikit-learn's L2 penalty alpha/2 * sum(W**2) / n_samples.  With
+        ``training`` (the default) normalization layers use the statistics of (X, y) as one
+        batch, as ``fit`` does (the running statistics are not changed); with
+        ``training=False`` they use the running statistics, as ``predict`` does.
         """
+        alpha = check_number(alpha, "alpha", 0.0)
         X, Y, sw = self._check_data(X, y, sample_weight)
+        mode = codes.TRAIN_PURE if training else codes.EVAL
+        if training:
+            self._check_training_rows(X.shape[0], "X")
         grad = np.empty_like(self._params)
-        loss = self._loss_and_gradient(X, Y, sw, grad, alpha)
-        return loss, grad
+        ws = self._workspace(X.shape[0], mode)
+        loss_sum, total_w = self._gradient_sums(X, Y, sw, grad, ws, mode)
+        if not total_w > 0:
+            raise ValueError("sample_weight sums to 0: the mean loss is undefined")
+        return float(finish_gradient(self._params, grad, self._spec, loss_sum, total_w,
+                                     alpha)), grad
 
-    def _loss_and_gradient(self, X, Y, sw, grad, alpha=0.0, ws=None, spare=None):
-        """Kernel call on checked data; ``ws``/``spare`` let a training loop reuse buffers."""
-        if ws is None:
-            ws = Workspace(self.layout, min(X.shape[0], CHUNK_ROWS), self.dtype)
+    def _workspace(self, n, mode, **kw):
+        """A workspace for whole-data passes: chunks of CHUNK_ROWS rows, or all ``n`` rows
+        at once when batch statistics are needed (they are over the whole batch)."""
+        rows = n if (mode != codes.EVAL and self.layout.has_batch_norm) else min(n, CHUNK_ROWS)
+        return Workspace(self.layout, rows, self.dtype, **kw)
+
+    def _gradient_sums(self, X, Y, sw, grad, ws, mode, order=_NO_ORDER, start=0, count=None,
+                       spare=None, dropout=None, key=0, t=0, pos0=0):
+        """Kernel call on checked data: unnormalized (loss sum, weight sum), gradient sum in
+        ``grad`` (see :func:`fastbp.kernels.epoch.gradient_sums`)."""
+        count = X.shape[0] if count is None else count
         if spare is None:
-            spare = grad if X.shape[0] <= ws.rows else np.empty_like(grad)
+            spare = grad if count <= ws.rows else np.empty_like(grad)
+        if dropout is None:
+            dropout = np.empty(0)
         with blas_threads_for(self.layout, ws.rows):
-            return loss_and_gradient(X, Y, sw, self._params, grad, spare, self.layout.spec,
-                                     self.loss_code, float(alpha), ws.acts, ws.tmp, ws.rows)
+            return gradient_sums(X, Y, sw, order, start, count, self._params, self._buffers,
+                                 grad, spare, self._spec, self.loss_code, ws.acts, ws.pre,
+                                 ws.stats, ws.tmp, ws.rows, mode, dropout, ws.masks,
+                                 np.uint64(key), t, pos0, ws.xbuf, ws.ybuf, ws.wbuf)
 
-    def evaluate(self, X, y, sample_weight=None):
-        """Mean loss over (X, y), without any penalty."""
+    def evaluate(self, X, y, sample_weight=None, training=False):
+        """Mean loss over (X, y), without any penalty; ``training``: as in :meth:`gradient`
+        (default here: running statistics, as ``predict``)."""
         X, Y, sw = self._check_data(X, y, sample_weight)
+        if training:
+            self._check_training_rows(X.shape[0], "X")
+            grad = np.empty_like(self._params)
+            ws = self._workspace(X.shape[0], codes.TRAIN_PURE)
+            loss_sum, total_w = self._gradient_sums(X, Y, sw, grad, ws, codes.TRAIN_PURE)
+            return float(loss_sum / total_w)
         return self._evaluate(X, Y, sw)[0]
 
     def _evaluate(self, X, Y, sw):
-        """(mean loss, output activations) of checked data."""
+        """(mean loss, output activations) of checked data, running statistics."""
         rows = min(X.shape[0], CHUNK_ROWS)
         acts = np.empty(rows * self.layout.activation_width, dtype=self.dtype)
+        stats = np.empty(max(rows * self.layout.stats_width, 1), dtype=self.dtype)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         with blas_threads_for(self.layout, rows):
-            loss = evaluate(X, Y, sw, self._params, self.layout.spec, self.loss_code, out,
-                            acts)
+            loss = evaluate(X, Y, sw, self._params, self._buffers, self._spec, self.loss_code,
+                            out, acts, stats)
         return loss, out
+
+    def folded(self):
+        """An equivalent network for prediction with every batch normalization folded into
+        the dense layer before it (W' = W s, b' = (b - mean) s + shift, s = scale /
+        sqrt(var + eps)): plain dense layers where there was batch norm, so it predicts as
+        fast as a network without normalization.  Layer normalization, which depends on
+        each sample, stays.  The copy has no optimizer state."""
+        layers = [Dense(l.units, l.activation,
+                        None if l.normalization == "batch" else l.normalization, l.eps,
+                        l.momentum) for l in self._layers]
+        new = Network([self.n_inputs] + layers, loss=self.loss, dtype=self.dtype)
+        for old, fresh in zip(self.layers, new.layers):
+            W = old.weight.astype(np.float64)
+            b = old.bias.astype(np.float64)
+            if old.normalization == "batch":
+                s = old.scale / np.sqrt(old.running_var.astype(np.float64) + old.eps)
+                W = W * s[:, None]
+                b = (b - old.running_mean) * s + old.shift
+            elif old.normalization == "layer":
+                fresh.scale[:] = old.scale
+                fresh.shift[:] = old.shift
+            fresh.weight[:] = W
+            fresh.bias[:] = b
+        new.metadata = copy.deepcopy(self.metadata)
+        return new
 
     def save(self, path):
         """Write the network (and its optimizer state) to ``path`` as a fastbp model file

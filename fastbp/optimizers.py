@@ -2,8 +2,11 @@
 
 An optimizer object holds its hyperparameters and, once training starts, its state: a
 (slots, n_params) array (``state``) in the parameter layout and the update count ``t``.
-The update rules themselves are compiled kernels in :mod:`fastbp.kernels.updates`; this
-module only packs hyperparameters into the float64 vector those kernels read.
+The update rules themselves are compiled kernels in :mod:`fastbp.kernels.optimizers`; this
+module only packs hyperparameters into the float64 vector those kernels read (the learning
+rate, then ``hyper_names`` in order).  Each class registers itself in
+:data:`fastbp.registry.OPTIMIZERS` by its ``name``: adding an optimizer is a class here and a
+rule in the kernels, nothing else.
 
 Pass an optimizer to ``fit`` by name (``optimizer="adam"``) or as an object
 (``optimizer=fastbp.Adam(learning_rate=1e-3)``).
@@ -11,7 +14,8 @@ Pass an optimizer to ``fit`` by name (``optimizer="adam"``) or as an object
 import numpy as np
 
 from ._validation import check_number, check_positive_int
-from .kernels import codes
+from .kernels import optimizers as rules
+from .registry import OPTIMIZERS, Entry
 
 
 class Optimizer:
@@ -21,6 +25,15 @@ class Optimizer:
     name = None
     #: True when the rule needs the gradient of the whole data set (RPROP, L-BFGS)
     full_batch = False
+    #: attributes that follow the learning rate in the kernels' hyperparameter vector
+    hyper_names = ()
+    #: number of flat state twins of the parameter vector the rule keeps
+    slots = 0
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.name is not None and cls.name not in OPTIMIZERS._by_name:
+            OPTIMIZERS.add(Entry(cls.name, None, cls=cls, full_batch=cls.full_batch))
 
     def __init__(self, learning_rate):
         self.learning_rate = check_number(learning_rate, "learning_rate", low=0.0,
@@ -38,22 +51,15 @@ class Optimizer:
         import inspect
         return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
 
-    def _fill_hyper(self, h):
-        """Write this optimizer's entries of the hyperparameter vector."""
-
-    def hyper(self, learning_rate=None, alpha=0.0, clip_norm=None):
-        """The float64 vector the kernels read (see ``codes.H_*``)."""
-        h = np.zeros(codes.N_HYPER)
-        h[codes.H_LR] = self.learning_rate if learning_rate is None else learning_rate
-        h[codes.H_ALPHA] = alpha
-        h[codes.H_CLIP] = 0.0 if clip_norm is None else clip_norm
-        self._fill_hyper(h)
-        return h
+    def hyper(self, learning_rate=None):
+        """The float64 vector the kernels read: the learning rate, then ``hyper_names``."""
+        lr = self.learning_rate if learning_rate is None else learning_rate
+        return np.array([lr] + [float(getattr(self, k)) for k in self.hyper_names])
 
     # --- state ------------------------------------------------------------------------------
     @property
     def n_slots(self):
-        return codes.OPTIMIZER_SLOTS.get(self.code, 0)
+        return self.slots
 
     def init_state(self, n_params, dtype):
         """Fresh state for a network with ``n_params`` parameters: ``n_slots`` flat twins
@@ -74,8 +80,9 @@ class Optimizer:
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum, as ``torch.optim.SGD``."""
 
-    code = codes.SGD
+    code = rules.SGD
     name = "sgd"
+    hyper_names = ("momentum", "nesterov")
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False):
         super().__init__(learning_rate)
@@ -88,28 +95,22 @@ class SGD(Optimizer):
     def n_slots(self):
         return 1 if self.momentum > 0 else 0  # the velocity, only with momentum
 
-    def _fill_hyper(self, h):
-        h[codes.H_MOMENTUM] = self.momentum
-        h[codes.H_NESTEROV] = float(self.nesterov)
-
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba), as ``torch.optim.Adam``.  For weight decay use :class:`AdamW` (or
     the L2 penalty ``alpha`` of ``fit``, which is the coupled kind)."""
 
-    code = codes.ADAM
+    code = rules.ADAM
     name = "adam"
+    hyper_names = ("beta1", "beta2", "eps", "weight_decay")
+    slots = 2
+    weight_decay = 0.0
 
     def __init__(self, learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
         super().__init__(learning_rate)
         self.beta1 = check_number(beta1, "beta1", 0.0, 1.0, high_open=True)
         self.beta2 = check_number(beta2, "beta2", 0.0, 1.0, high_open=True)
         self.eps = check_number(eps, "eps", 0.0, low_open=True)
-
-    def _fill_hyper(self, h):
-        h[codes.H_BETA1] = self.beta1
-        h[codes.H_BETA2] = self.beta2
-        h[codes.H_EPS] = self.eps
 
 
 class AdamW(Adam):
@@ -122,25 +123,19 @@ class AdamW(Adam):
         super().__init__(learning_rate, beta1, beta2, eps)
         self.weight_decay = check_number(weight_decay, "weight_decay", 0.0)
 
-    def _fill_hyper(self, h):
-        super()._fill_hyper(h)
-        h[codes.H_WEIGHT_DECAY] = self.weight_decay
-
 
 class RMSprop(Optimizer):
     """RMSprop, as ``torch.optim.RMSprop`` (its ``alpha`` is ``rho`` here)."""
 
-    code = codes.RMSPROP
+    code = rules.RMSPROP
     name = "rmsprop"
+    hyper_names = ("rho", "eps")
+    slots = 1
 
     def __init__(self, learning_rate=1e-3, rho=0.99, eps=1e-8):
         super().__init__(learning_rate)
         self.rho = check_number(rho, "rho", 0.0, 1.0, high_open=True)
         self.eps = check_number(eps, "eps", 0.0, low_open=True)
-
-    def _fill_hyper(self, h):
-        h[codes.H_RHO] = self.rho
-        h[codes.H_EPS] = self.eps
 
 
 class RPROP(Optimizer):
@@ -151,9 +146,11 @@ class RPROP(Optimizer):
     (delta_zero 0.1, delta_max 50), with a small positive ``step_min``.
     """
 
-    code = codes.RPROP
+    code = rules.RPROP
     name = "rprop"
     full_batch = True
+    hyper_names = ("eta_plus", "eta_minus", "step_min", "step_max")
+    slots = 2
 
     def __init__(self, eta_plus=1.2, eta_minus=0.5, step_init=0.1, step_min=1e-6,
                  step_max=50.0):
@@ -164,12 +161,6 @@ class RPROP(Optimizer):
         self.step_init = check_number(step_init, "step_init", 0.0, low_open=True)
         self.step_min = check_number(step_min, "step_min", 0.0)
         self.step_max = check_number(step_max, "step_max", self.step_min, low_open=True)
-
-    def _fill_hyper(self, h):
-        h[codes.H_ETA_PLUS] = self.eta_plus
-        h[codes.H_ETA_MINUS] = self.eta_minus
-        h[codes.H_STEP_MIN] = self.step_min
-        h[codes.H_STEP_MAX] = self.step_max
 
     def init_state(self, n_params, dtype):
         super().init_state(n_params, dtype)
@@ -193,12 +184,7 @@ class LBFGS(Optimizer):
         self.gtol = check_number(gtol, "gtol", 0.0)
         self.ftol = None if ftol is None else check_number(ftol, "ftol", 0.0)
 
-    @property
-    def n_slots(self):
-        return 0
 
-
-OPTIMIZERS = {cls.name: cls for cls in (SGD, Adam, AdamW, RMSprop, RPROP, LBFGS)}
 
 
 def get_optimizer(optimizer, learning_rate=None):
@@ -210,9 +196,7 @@ def get_optimizer(optimizer, learning_rate=None):
         return optimizer
     if not isinstance(optimizer, str):
         raise TypeError(f"optimizer must be a name or an Optimizer, got {optimizer!r}")
-    cls = OPTIMIZERS.get(optimizer.lower())
-    if cls is None:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+    cls = OPTIMIZERS.get(optimizer.lower()).cls
     if learning_rate is None:
         return cls()
     if cls.full_batch:

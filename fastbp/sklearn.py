@@ -31,14 +31,28 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from . import optimizers as opt_mod
-from .io import _fail, read_model_file, save_network
+from .io import _fail, save_network
+from .loading import read_network
 from .network import Network
+from .registry import ACTIVATIONS, OPTIMIZERS
 from .schedules import InvScaling, ReduceOnPlateau, Schedule
 from .training import fit as train
 
-_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
-_SOLVERS = ("sgd", "adam", "adamw", "rmsprop", "rprop", "lbfgs")
 _SCHEDULES = ("constant", "invscaling", "adaptive")
+
+
+def _activations():
+    """Hidden activations, from the registry (names and aliases)."""
+    return ACTIVATIONS.choices(hidden=True)
+
+
+def _solvers():
+    """Solvers: every registered optimizer."""
+    return OPTIMIZERS.names()
+
+
+def _full_batch(solver):
+    return OPTIMIZERS.get(solver).full_batch
 
 
 class _BaseMLP(BaseEstimator):
@@ -95,8 +109,8 @@ class _BaseMLP(BaseEstimator):
             value = getattr(self, name)
             if value not in options:
                 raise ValueError(f"{name}={value!r} is not one of {list(options)}")
-        choice("activation", _ACTIVATIONS)
-        choice("solver", _SOLVERS)
+        choice("activation", _activations())
+        choice("solver", _solvers())
         choice("learning_rate", _SCHEDULES)
         for name, low in (("alpha", 0.0), ("tol", 0.0), ("power_t", 0.0), ("dropout", 0.0)):
             v = getattr(self, name)
@@ -118,21 +132,23 @@ class _BaseMLP(BaseEstimator):
         if not self.learning_rate_init > 0:
             raise ValueError(f"learning_rate_init must be > 0, got {self.learning_rate_init!r}")
 
+    #: scikit-learn's parameter -> the optimizer classes' keyword (where a class takes it)
+    _OPTIMIZER_KEYWORDS = {"learning_rate_init": "learning_rate", "momentum": "momentum",
+                           "beta_1": "beta1", "beta_2": "beta2", "epsilon": "eps",
+                           "tol": "gtol", "max_fun": "maxfun"}
+
     def _make_optimizer(self):
-        s = self.solver
-        if s == "sgd":
-            return opt_mod.SGD(self.learning_rate_init, self.momentum,
-                               bool(self.nesterovs_momentum and self.momentum > 0))
-        if s == "adam":
-            return opt_mod.Adam(self.learning_rate_init, self.beta_1, self.beta_2, self.epsilon)
-        if s == "adamw":
-            return opt_mod.AdamW(self.learning_rate_init, self.beta_1, self.beta_2,
-                                 self.epsilon)
-        if s == "rmsprop":
-            return opt_mod.RMSprop(self.learning_rate_init, eps=self.epsilon)
-        if s == "rprop":
-            return opt_mod.RPROP()
-        return opt_mod.LBFGS(gtol=self.tol, maxfun=self.max_fun)
+        """The registered optimizer named by ``solver``, given the estimator's parameters
+        that its constructor takes (scikit-learn's names mapped to fastbp's)."""
+        cls = OPTIMIZERS.get(self.solver).cls
+        accepted = set(cls._param_names())
+        kwargs = {dst: getattr(self, src) for src, dst in self._OPTIMIZER_KEYWORDS.items()
+                  if dst in accepted}
+        if "nesterov" in accepted:
+            kwargs["nesterov"] = bool(self.nesterovs_momentum and self.momentum > 0)
+        if "learning_rate" in kwargs:
+            kwargs["learning_rate"] = float(kwargs["learning_rate"])
+        return cls(**kwargs)
 
     # --- training ----------------------------------------------------------------------------
     def _validate_targets(self, y, first):
@@ -168,7 +184,7 @@ class _BaseMLP(BaseEstimator):
         if Y.shape[1] != net.n_outputs:
             raise ValueError(f"y has {Y.shape[1]} outputs but the fitted network has "
                              f"{net.n_outputs}")
-        stochastic = self.solver not in ("lbfgs", "rprop")
+        stochastic = not _full_batch(self.solver)
         if self.batch_size == "auto":
             batch = min(200, n)
         else:
@@ -227,7 +243,7 @@ class _BaseMLP(BaseEstimator):
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _check_solver(self):
-        if self.solver in ("lbfgs", "rprop"):
+        if _full_batch(self.solver):
             raise AttributeError(f"partial_fit is only available for stochastic optimizers. "
                                  f"{self.solver} is not stochastic.")
         return True
@@ -286,12 +302,10 @@ class _BaseMLP(BaseEstimator):
     @classmethod
     def load(cls, path):
         """Read an estimator written by :meth:`save`."""
-        from .io import network_from_header
-        header, params, state = read_model_file(path)
+        header, net = read_network(path)
         if header["kind"] != cls.__name__:
             _fail(path, f"holds a {header['kind']}, not a {cls.__name__}")
-        return cls._from_file(network_from_header(header, params, state, path),
-                              header.get("estimator"), path)
+        return cls._from_file(net, header.get("estimator"), path)
 
     @classmethod
     def _from_file(cls, net, info, path):

@@ -1,25 +1,37 @@
-"""The training loop: epochs, validation, early stopping, schedules, callbacks, history.
+"""The training loop: one loop for every optimizer, locally and under MPI.
 
-Python runs *between* epochs only: each epoch of mini-batch training is one call of the
-compiled :func:`fastbp.kernels.training.train_epoch`; full-batch optimizers (RPROP) make one
-call of the compiled loss-and-gradient and one of the update per epoch; L-BFGS hands the
-compiled loss-and-gradient to ``scipy.optimize.minimize``.
+Python runs *between* slices of compiled work only.  How an epoch's gradients come about is
+a *stepper*:
+
+- local mini-batches: :func:`fastbp.kernels.epoch.train_epoch` runs whole slices of the
+  epoch (shuffle, batches, forward, backward, update) in one call;
+- full batch (RPROP and every full-batch rule): one gradient over all rows per epoch, then
+  the update;
+- L-BFGS: ``scipy.optimize.minimize`` on the same full-batch loss and gradient;
+- under MPI (:mod:`fastbp.distributed`), mini-batches step in Python, one ``Allreduce`` of
+  [gradient sum | loss sum | weight sum | rows] per step: MPI is only how a batch gradient is
+  reduced (the ``reducer``).
+
+Everything else -- snapshots and divergence, validation, schedules, early stopping,
+callbacks, checkpoints, warm starts -- is the same code for all of them.
 """
 import time
 
 import numpy as np
 
+from ._config import CHUNK_ROWS, EPOCH_SLICE_MACS
+from ._threads import blas_threads_for
 from ._validation import (check_number, check_positive_int, check_sample_weight,
                           check_targets, check_X, per_hidden_layer)
 from .datasets import stratified_split
 from .errors import DivergenceError
 from .kernels import codes
-from .kernels.training import train_epoch
-from .kernels.updates import apply_update
-from .network import CHUNK_ROWS, Workspace
+from .kernels.epoch import finish_gradient, train_epoch
+from .kernels.optimizers import apply_update, clip_by_global_norm
+from .kernels.rng import shuffle as shuffle_order
 from .optimizers import LBFGS, get_optimizer
 from .schedules import get_schedule
-from ._threads import blas_threads_for
+from .workspace import Workspace
 
 MONITORS = ("loss", "val_loss", "val_score")
 
@@ -68,10 +80,46 @@ class History:
         return f"History(epochs={self.epochs}{last}, stop_reason={self.stop_reason!r})"
 
 
-def _seed_state(seed):
-    """The kernels' uint64 generator state from an int seed (fresh entropy for None)."""
-    ss = np.random.SeedSequence(seed)
-    return ss.generate_state(1, dtype=np.uint64).copy()
+
+class LocalReducer:
+    """The reducer of a single process: sums and gathers are identities."""
+
+    size = 1
+    rank = 0
+
+    def sum(self, buf):
+        """Add ``buf`` across ranks, in place."""
+
+    def gather(self, obj):
+        """The list of every rank's ``obj``, in rank order."""
+        return [obj]
+
+    def any(self, flag):
+        return bool(flag)
+
+    def bcast(self, obj):
+        """Rank 0's ``obj`` on every rank."""
+        return obj
+
+    def bcast_array(self, arr):
+        """Rank 0's values of ``arr`` on every rank, in place."""
+
+    def start(self, net, signature):
+        """Check that every rank trains the same way and give all rank 0's weights."""
+
+    def warm(self, compile_kernels):
+        compile_kernels()
+
+
+def _seed_states(seed, reducer):
+    """(shuffle state, dropout key) from ``seed``: the key is the same on every rank, the
+    shuffling stream is the rank's own.  ``seed=None`` draws fresh entropy (rank 0's)."""
+    if seed is None:
+        seed = reducer.bcast(int(np.random.SeedSequence().entropy))
+    key = np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]
+    shuf = np.random.SeedSequence(seed, spawn_key=(reducer.rank,)).generate_state(
+        1, dtype=np.uint64)[0]
+    return np.array([shuf, key], dtype=np.uint64), seed
 
 
 def _class_labels(net, Y):
@@ -98,6 +146,52 @@ def split_validation(net, X, Y, sw, fraction, seed):
             part(X, val), part(Y, val), part(sw, val))
 
 
+
+def _validation_stats(net, Xv, Yv, swv):
+    """Sufficient statistics of one rank's validation rows: (weight, mean loss, score
+    statistics), combined across ranks by :func:`_combine_validation`."""
+    if Xv is None or Xv.shape[0] == 0:
+        return None
+    loss, P = net._evaluate(Xv, Yv, swv)
+    w = swv if swv.size else None
+    W = float(swv.sum()) if swv.size else float(Xv.shape[0])
+    if net.is_classifier:
+        if net.layout.activation_codes[-1] == codes.SOFTMAX:
+            hit = P.argmax(axis=1) == Yv.argmax(axis=1)
+        else:
+            hit = np.all((P > 0.5) == (Yv > 0.5), axis=1)
+        return W, loss, float(np.average(hit, weights=w))
+    Y64 = Yv.astype(np.float64)
+    mean = np.average(Y64, axis=0, weights=w)
+    ww = np.ones(Yv.shape[0]) if w is None else w
+    ss_res = (ww[:, None] * (Y64 - P) ** 2).sum(axis=0)
+    m2 = (ww[:, None] * (Y64 - mean) ** 2).sum(axis=0)
+    return W, loss, (mean, m2, ss_res)
+
+
+def _combine_validation(parts, classifier):
+    """(val_loss, val_score) from every rank's :func:`_validation_stats`, in rank order:
+    the weighted mean loss, and accuracy or R^2 (averaged over outputs) of all rows."""
+    parts = [p for p in parts if p is not None]
+    if len(parts) == 1:
+        W, loss, s = parts[0]
+        if classifier:
+            return loss, s
+        mean, m2, ss_res = s
+    else:
+        W = sum(p[0] for p in parts)
+        loss = sum(p[0] * p[1] for p in parts) / W
+        if classifier:
+            return loss, sum(p[0] * p[2] for p in parts) / W
+        mean = sum(p[0] * p[2][0] for p in parts) / W
+        m2 = sum(p[2][1] + p[0] * (p[2][0] - mean) ** 2 for p in parts)  # Chan et al.
+        ss_res = sum(p[2][2] for p in parts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(m2 > 0, 1.0 - ss_res / np.where(m2 > 0, m2, 1.0),
+                      np.where(ss_res > 0, 0.0, 1.0))
+    return loss, float(r2.mean())
+
+
 def score(net, P, Y, sw):
     """Accuracy (classifiers) or R^2 averaged over outputs (regression) of outputs P."""
     w = sw if sw.size else None
@@ -110,20 +204,18 @@ def score(net, P, Y, sw):
     Y64 = Y.astype(np.float64)
     mean = np.average(Y64, axis=0, weights=w)
     ww = np.ones(Y.shape[0]) if w is None else w
+    m2 = (ww[:, None] * (Y64 - mean) ** 2).sum(axis=0)
     ss_res = (ww[:, None] * (Y64 - P) ** 2).sum(axis=0)
-    ss_tot = (ww[:, None] * (Y64 - mean) ** 2).sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(ss_tot > 0, 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0),
-                      np.where(ss_res > 0, 0.0, 1.0))
-    return float(r2.mean())
+    return _combine_validation([(1.0, np.nan, (mean, m2, ss_res))], False)[1]
 
 
 def _dropout_rates(net, dropout):
+    """Per-row dropout rates of the layer table (an empty array when off)."""
     rates = per_hidden_layer(dropout, net.layout.n_layers - 1, "dropout")
     rates = [check_number(r, "dropout", 0.0, 1.0, high_open=True) for r in rates]
     if not any(rates):
         return np.empty(0)
-    return np.array(rates + [0.0])
+    return net.layout.row_rates(rates)
 
 
 class _Progress:
@@ -149,11 +241,12 @@ class _Progress:
             self.bar.close()
 
 
+
 def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="sgd",
         seed=None, shuffle=True, sample_weight=None, alpha=0.0, clip_norm=None, dropout=0.0,
         schedule=None, validation_data=None, validation_fraction=None, early_stopping=False,
         patience=10, min_delta=0.0, monitor=None, restore_best=None, callbacks=(),
-        verbose=False, warm_start=False):
+        verbose=False, warm_start=False, checkpoint=None, reducer=None):
     """Train ``net`` in place and return its :class:`History`.
 
     Parameters
@@ -168,7 +261,9 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         :mod:`fastbp.optimizers`; ``learning_rate`` overrides a named optimizer's default.
     seed : int, optional
         Seeds shuffling, dropout and the validation split: the same seed (and the same
-        starting weights) gives bit-identical weights after ``fit``.
+        starting weights) gives bit-identical weights after ``fit`` on the same machine with
+        the same BLAS thread count.  A dropout mask depends only on the seed, the update
+        number, the layer and the sample's position in the (global) batch.
     sample_weight : array, optional
         Per-sample weights; each batch's loss is their weighted mean (scikit-learn's rule).
     alpha : float
@@ -204,11 +299,21 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     warm_start : bool
         Continue with the optimizer state (moments, velocities, steps) of the previous
         ``fit`` instead of fresh state.  The weights always continue from their current values.
+    checkpoint : path, optional
+        Save the network there (atomically) after every epoch; under MPI, rank 0 does.
+    comm : mpi4py communicator, optional
+        Train data-parallel over MPI: use :func:`fastbp.distributed.fit`, which passes it.
+
+    Ctrl-C stops within a slice of an epoch: the network, its buffers, the optimizer state
+    and its step count are put back to the end of the last completed epoch, which
+    ``net.history`` records, and ``KeyboardInterrupt`` propagates.  A NaN or infinite loss
+    stops with :class:`~fastbp.DivergenceError` in the same consistent state.
     """
+    reducer = reducer or LocalReducer()
     epochs = check_positive_int(epochs, "epochs")
     alpha = check_number(alpha, "alpha", 0.0)
-    if clip_norm is not None:
-        clip_norm = check_number(clip_norm, "clip_norm", 0.0, low_open=True)
+    clip = 0.0 if clip_norm is None else check_number(clip_norm, "clip_norm", 0.0,
+                                                     low_open=True)
     patience = check_positive_int(patience, "patience")
     if restore_best is None:
         restore_best = early_stopping
@@ -221,8 +326,10 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     for cb in callbacks:
         if not callable(cb):
             raise TypeError(f"callbacks must be callables, got {cb!r}")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    rng, seed = _seed_states(seed, reducer)
 
-    X, Y, sw = net._check_data(X, y, sample_weight)
+    X, Y, sw = net._check_data(X, y, sample_weight, allow_empty=reducer.size > 1)
     if validation_data is not None:
         if validation_fraction is not None:
             raise ValueError("give validation_data or validation_fraction, not both")
@@ -244,13 +351,26 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
             X, Y, sw, Xv, Yv, swv = split_validation(net, X, Y, sw, validation_fraction, seed)
         else:
             Xv = Yv = swv = None
+    has_val = reducer.any(Xv is not None)
     if monitor is None:
-        monitor = "val_loss" if Xv is not None else "loss"
+        monitor = "val_loss" if has_val else "loss"
     if monitor not in MONITORS:
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {list(MONITORS)}")
-    if monitor != "loss" and Xv is None:
+    if monitor != "loss" and not has_val:
         raise ValueError(f"monitor={monitor!r} needs validation data")
+    n_local = X.shape[0]
+    n_total = int(sum(reducer.gather(n_local)))
+    if n_total == 0:
+        raise ValueError("no training rows on any rank")
+    rows = n_local if opt.full_batch else min(batch_size, max(n_local, 1))
+    net._check_training_rows(min(batch_size, n_total) if not opt.full_batch else n_total)
 
+    reducer.start(net, {"layout": net.layout.spec.tolist(), "loss": net.loss,
+                        "dtype": net.dtype.name,
+                        "optimizer": [opt.name, sorted(opt.get_params().items())],
+                        "batch_size": batch_size, "epochs": epochs, "alpha": alpha,
+                        "clip_norm": clip, "dropout": rates.tolist(), "shuffle": bool(shuffle),
+                        "n_outputs": int(Y.shape[1])})
     if warm_start and net.optimizer is not None:
         prev = net.optimizer
         if type(prev) is not type(opt):
@@ -264,154 +384,277 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
 
     history = History()
     net.history = history
-    progress = _Progress(verbose, epochs)
-    rows = X.shape[0] if opt.full_batch else min(check_positive_int(batch_size, "batch_size"),
-                                                 X.shape[0])
+    progress = _Progress(verbose and reducer.rank == 0, epochs)
+    train = _Trainer(net, opt, reducer, X, Y, sw, rows, shuffle, rng, alpha, clip, rates,
+                     n_total)
     try:
-        with blas_threads_for(net.layout, min(rows, CHUNK_ROWS)):
+        with blas_threads_for(net.layout, min(max(rows, 1), CHUNK_ROWS)):
+            reducer.warm(train.compile)
             if isinstance(opt, LBFGS):
-                _fit_lbfgs(net, X, Y, sw, opt, epochs, alpha, Xv, Yv, swv, callbacks, history,
-                           progress)
+                train.lbfgs(epochs, (Xv, Yv, swv), callbacks, history, progress)
             else:
-                _fit_epochs(net, X, Y, sw, opt, sched, epochs, batch_size, shuffle, seed,
-                            alpha, clip_norm, rates, Xv, Yv, swv, early_stopping, patience,
-                            min_delta, monitor, restore_best, callbacks, history, progress)
+                train.epochs(epochs, sched, (Xv, Yv, swv), early_stopping, patience,
+                             min_delta, monitor, restore_best, callbacks, checkpoint, history,
+                             progress)
     finally:
         progress.close()
     return history
 
 
-def _validation_logs(net, Xv, Yv, swv, logs):
-    if Xv is not None:
-        val_loss, P = net._evaluate(Xv, Yv, swv)
-        logs["val_loss"] = val_loss
-        logs["val_score"] = score(net, P, Yv, swv)
+class _Trainer:
+    """The state of one ``fit``: data, buffers, and the steps that produce an epoch."""
 
-
-def _fit_epochs(net, X, Y, sw, opt, sched, epochs, batch_size, shuffle, seed, alpha,
-                clip_norm, rates, Xv, Yv, swv, early_stopping, patience, min_delta, monitor,
-                restore_best, callbacks, history, progress):
-    n = X.shape[0]
-    params, spec = net.params, net.layout.spec
-    full_batch = opt.full_batch
-    grad = np.empty_like(params)
-    if full_batch:
-        rows = min(n, CHUNK_ROWS)
-        spare = np.empty_like(params) if n > rows else grad
-    else:
-        rows = min(check_positive_int(batch_size, "batch_size"), n)
-    ws = Workspace(net.layout, rows, net.dtype, dropout=rates.size > 0, n_inputs=net.n_inputs,
-                   n_outputs=net.n_outputs)
-    order = np.arange(n, dtype=np.int64)
-    rng = _seed_state(seed)
-    counter = np.array([opt.t], dtype=np.int64)
-    good_params = np.empty_like(params)
-    good_state = np.empty_like(opt.state)
-    sign = -1.0 if monitor == "val_score" else 1.0
-    best = np.inf
-    best_params = None
-    bad_epochs = 0
-    sched.start(opt.learning_rate)
-    for epoch in range(epochs):
-        lr = sched.rate(epoch, epoch * n)
-        hyper = opt.hyper(lr, alpha, clip_norm)
-        np.copyto(good_params, params)
-        np.copyto(good_state, opt.state)
-        t0 = time.perf_counter()
-        if full_batch:
-            loss = net._loss_and_gradient(X, Y, sw, grad, alpha, ws, spare)
-            if np.isfinite(loss):
-                counter[0] += 1
-                apply_update(opt.code, params, grad, opt.state, hyper, counter[0])
+    def __init__(self, net, opt, reducer, X, Y, sw, rows, shuffle, rng, alpha, clip, rates,
+                 n_total):
+        self.net, self.opt, self.reducer = net, opt, reducer
+        self.X, self.Y, self.sw = X, Y, sw
+        self.rows, self.shuffle, self.rng = rows, shuffle, rng
+        self.alpha, self.clip, self.rates, self.n_total = alpha, clip, rates, n_total
+        n = X.shape[0]
+        self.mpi = reducer.size > 1
+        if opt.full_batch:
+            ws_rows = max(n, 1) if net.layout.has_batch_norm else min(max(n, 1), CHUNK_ROWS)
         else:
-            loss = train_epoch(X, Y, sw, params, grad, opt.state, spec, net.loss_code,
-                               opt.code, hyper, counter, rows, shuffle, rng, order, ws.xbuf,
-                               ws.ybuf, ws.wbuf, ws.acts, ws.tmp, rates, ws.masks)
-        seconds = time.perf_counter() - t0
-        if not np.isfinite(loss) or not np.isfinite(params).all():
-            np.copyto(params, good_params)
-            np.copyto(opt.state, good_state)
-            opt.t = int(counter[0])
-            history.stop_reason = "diverged"
-            raise DivergenceError(
-                f"training diverged in epoch {epoch + 1}: the loss became {loss} (NaN or "
-                f"infinite). The network keeps the weights of epoch {epoch} (the last finite "
-                f"one). Try a smaller learning rate than {lr:g}, gradient clipping (clip_norm) "
-                f"or scaled inputs.", epoch=epoch + 1, history=history)
-        opt.t = int(counter[0])
-        logs = {"epoch": epoch + 1, "loss": loss, "learning_rate": lr, "seconds": seconds}
-        _validation_logs(net, Xv, Yv, swv, logs)
+            ws_rows = max(rows, 1)
+        self.ws = Workspace(net.layout, ws_rows, net.dtype, dropout=rates.size > 0,
+                            n_inputs=net.n_inputs, n_outputs=net.n_outputs)
+        # [gradient sum | loss sum | weight sum | rows]: what a step reduces across ranks
+        self.buf = np.zeros(net.n_params + 3, dtype=np.float64 if net.dtype == np.float64
+                            else net.dtype)
+        self.grad = self.buf[:net.n_params]
+        self.spare = np.empty_like(self.grad) if n > ws_rows else self.grad
+        self.order = np.arange(n, dtype=np.int64)
+        self.counter = np.array([opt.t], dtype=np.int64)
+        self.mode = codes.TRAIN
+        if self.mpi:  # every rank's rows per step, for the dropout masks' positions
+            self.shard_rows = reducer.gather(n)
+
+    # --- one gradient, reduced ------------------------------------------------------------
+    def reduced_gradient(self, start, count, order, t, pos0):
+        """Mean loss (with L2) and gradient (in ``self.grad``) of rows of this rank's shard
+        and the other ranks' (their sums are added), or (nan, 0) when no rank has a row."""
+        net = self.net
+        loss_sum, w_sum = net._gradient_sums(
+            self.X, self.Y, self.sw, self.grad, self.ws, self.mode, order=order, start=start,
+            count=count, spare=self.spare, dropout=self.rates, key=self.rng[1], t=t,
+            pos0=pos0)
+        self.buf[-3:] = loss_sum, w_sum, count
+        self.reducer.sum(self.buf)
+        total_w = float(self.buf[-2])
+        if not total_w > 0:
+            return np.nan, 0.0
+        return float(finish_gradient(net.params, self.grad, net.layout.spec,
+                                     float(self.buf[-3]), total_w, self.alpha)), \
+            float(self.buf[-1])
+
+    def update(self, hyper):
+        if self.clip > 0.0:
+            clip_by_global_norm(self.grad, self.clip)
+        self.counter[0] += 1
+        apply_update(self.opt.code, self.net.params, self.grad, self.opt.state, hyper,
+                     int(self.counter[0]))
+
+    def compile(self):
+        """Load (or compile) the kernels this fit needs, before ranks run together."""
+        net = self.net
+        hyper = self.opt.hyper(0.0)
+        state = np.zeros_like(self.opt.state)
+        params = net.params.copy()
+        net._gradient_sums(self.X, self.Y, self.sw, self.grad, self.ws, codes.TRAIN_PURE,
+                           order=self.order, count=0, spare=self.spare, dropout=self.rates)
+        finish_gradient(params, self.grad, net.layout.spec, 0.0, 1.0, 0.0)
+        if not isinstance(self.opt, LBFGS):
+            apply_update(self.opt.code, params, self.grad, state, hyper, 1)
+        self.grad[:] = 0
+
+    # --- an epoch ---------------------------------------------------------------------------
+    def epoch(self, hyper):
+        """One epoch; returns its mean loss (NaN on divergence)."""
+        net, opt = self.net, self.opt
+        if opt.full_batch:
+            loss, _ = self.reduced_gradient(0, self.X.shape[0], np.empty(0, np.int64),
+                                            int(self.counter[0]) + 1, 0)
+            if np.isfinite(loss):
+                self.update(hyper)
+            return loss
+        if self.mpi:
+            return self._mpi_epoch(hyper)
+        n = self.X.shape[0]
+        n_batches = -(-n // self.rows)
+        # bounded slices of the epoch, so that Ctrl-C is seen within a fraction of a second
+        per_call = max(1, EPOCH_SLICE_MACS // max(1, self.rows * net.n_params))
+        total = 0.0
+        ws = self.ws
+        for first in range(0, n_batches, per_call):
+            total += train_epoch(self.X, self.Y, self.sw, net.params, net.buffers, self.grad,
+                                 opt.state, net.layout.spec, net.loss_code, opt.code, hyper,
+                                 self.alpha, self.clip, self.counter, self.rows, self.shuffle,
+                                 self.rng, self.order, first,
+                                 min(first + per_call, n_batches), ws.xbuf, ws.ybuf, ws.wbuf,
+                                 ws.acts, ws.pre, ws.stats, ws.tmp, self.rates, ws.masks,
+                                 self.mode)
+            if not np.isfinite(total):
+                return np.nan
+        return total / n
+
+    def _mpi_epoch(self, hyper):
+        n = self.X.shape[0]
+        rows = self.rows
+        if self.shuffle:
+            shuffle_order(self.order, self.rng[:1])
+        steps = max(-(-m // rows) for m in self.shard_rows)
+        total = 0.0
+        for k in range(steps):
+            start = min(k * rows, n)
+            count = min(rows, n - start)
+            pos0 = sum(min(rows, max(m - k * rows, 0))
+                       for m in self.shard_rows[:self.reducer.rank])
+            loss, step_rows = self.reduced_gradient(start, count, self.order,
+                                                    int(self.counter[0]) + 1, pos0)
+            if step_rows == 0:
+                continue
+            if not np.isfinite(loss):
+                return np.nan
+            self.update(hyper)
+            total += loss * step_rows
+        return total / self.n_total
+
+    # --- the loops ------------------------------------------------------------------------
+    def _snapshot(self):
+        net, opt = self.net, self.opt
+        return (net.params.copy(), net.buffers.copy(), opt.state.copy(), int(self.counter[0]))
+
+    def _restore(self, snap):
+        net, opt = self.net, self.opt
+        np.copyto(net.params, snap[0])
+        np.copyto(net.buffers, snap[1])
+        np.copyto(opt.state, snap[2])
+        self.counter[0] = snap[3]
+        opt.t = snap[3]
+
+    def _validate(self, val, logs):
+        parts = self.reducer.gather(_validation_stats(self.net, *val))
+        if any(p is not None for p in parts):
+            logs["val_loss"], logs["val_score"] = _combine_validation(
+                parts, self.net.is_classifier)
+
+    def _end_epoch(self, logs, val, callbacks, checkpoint, history, progress):
+        """Validation, history, progress, checkpoint and callbacks of a finished epoch;
+        returns True when a callback asks to stop."""
+        if self.mpi and self.net.buffers.size:  # rank 0's running statistics, as DDP
+            self.reducer.bcast_array(self.net.buffers)
+        self._validate(val, logs)
         history.append(logs)
         progress.update(logs)
+        if checkpoint is not None and self.reducer.rank == 0:
+            self.net.save(checkpoint)
+        return self.reducer.any(any([bool(cb(self.net, logs)) for cb in callbacks]))
 
-        # scikit-learn's rule: an epoch improves when it beats the best so far by more than
-        # min_delta; the best is tracked either way
-        value = sign * logs.get(monitor, np.nan)
-        bad_epochs = 0 if value < best - min_delta else bad_epochs + 1
-        if value < best:
-            best = value
-            history.best_epoch = epoch + 1
-            if restore_best:
-                if best_params is None:
-                    best_params = params.copy()
-                else:
-                    np.copyto(best_params, params)
-        if early_stopping and bad_epochs >= patience:
-            history.stop_reason = "early_stopping"
-            history.stopped_early = True
-            break
-        if sched.end_epoch(logs):
-            history.stop_reason = "learning_rate_floor"
-            history.stopped_early = True
-            break
-        if any(bool(cb(net, logs)) for cb in callbacks):
-            history.stop_reason = "callback"
-            history.stopped_early = True
-            break
-    else:
+    def epochs(self, epochs, sched, val, early_stopping, patience, min_delta, monitor,
+               restore_best, callbacks, checkpoint, history, progress):
+        net, opt = self.net, self.opt
+        sign = -1.0 if monitor == "val_score" else 1.0
+        best = np.inf
+        best_params = None
+        bad_epochs = 0
+        sched.start(opt.learning_rate)
         history.stop_reason = "max_epochs"
-    if restore_best and best_params is not None:
-        np.copyto(params, best_params)
+        for epoch in range(epochs):
+            lr = sched.rate(epoch, epoch * self.n_total)
+            hyper = opt.hyper(lr)
+            snap = self._snapshot()
+            t0 = time.perf_counter()
+            try:
+                loss = self.epoch(hyper)
+            except KeyboardInterrupt as e:
+                self._restore(snap)
+                history.stop_reason = "interrupted"
+                e.add_note(f"fastbp: interrupted in epoch {epoch + 1}; the network and its "
+                           f"optimizer are as after epoch {epoch} (net.history)")
+                raise
+            seconds = time.perf_counter() - t0
+            if not np.isfinite(loss) or not np.isfinite(net.params).all():
+                self._restore(snap)
+                history.stop_reason = "diverged"
+                raise DivergenceError(
+                    f"training diverged in epoch {epoch + 1}: the loss became {loss} (NaN or "
+                    f"infinite). The network keeps the weights of epoch {epoch} (the last "
+                    f"finite one). Try a smaller learning rate than {lr:g}, gradient clipping "
+                    f"(clip_norm) or scaled inputs.", epoch=epoch + 1, history=history)
+            opt.t = int(self.counter[0])
+            logs = {"epoch": epoch + 1, "loss": loss, "learning_rate": lr, "seconds": seconds}
+            stop = self._end_epoch(logs, val, callbacks, checkpoint, history, progress)
 
+            # scikit-learn's rule: an epoch improves when it beats the best so far by more
+            # than min_delta; the best is tracked either way
+            value = sign * logs.get(monitor, np.nan)
+            bad_epochs = 0 if value < best - min_delta else bad_epochs + 1
+            if value < best:
+                best = value
+                history.best_epoch = epoch + 1
+                if restore_best:
+                    best_params = (net.params.copy(), net.buffers.copy())
+            if early_stopping and bad_epochs >= patience:
+                history.stop_reason = "early_stopping"
+                history.stopped_early = True
+                break
+            if sched.end_epoch(logs):
+                history.stop_reason = "learning_rate_floor"
+                history.stopped_early = True
+                break
+            if stop:
+                history.stop_reason = "callback"
+                history.stopped_early = True
+                break
+        if restore_best and best_params is not None:
+            np.copyto(net.params, best_params[0])
+            np.copyto(net.buffers, best_params[1])
 
-def _fit_lbfgs(net, X, Y, sw, opt, epochs, alpha, Xv, Yv, swv, callbacks, history, progress):
-    from scipy.optimize import minimize
+    def lbfgs(self, epochs, val, callbacks, history, progress):
+        """scikit-learn's ``lbfgs`` solver: SciPy's L-BFGS-B on the compiled full-batch loss
+        and gradient (reduced across ranks: every rank takes the same iterations)."""
+        from scipy.optimize import minimize
 
-    params = net.params
-    grad = np.empty_like(params)
-    ws = Workspace(net.layout, min(X.shape[0], CHUNK_ROWS), net.dtype)
-    spare = np.empty_like(params)
-    last = {"t": time.perf_counter()}
+        net, opt = self.net, self.opt
+        params = net.params
+        last = {"t": time.perf_counter()}
+        start = self._snapshot()
 
-    def fun(p):
-        params[:] = p
-        loss = net._loss_and_gradient(X, Y, sw, grad, alpha, ws, spare)
-        if not np.isfinite(loss):
-            return np.inf, np.zeros(p.shape)
-        return loss, grad.astype(np.float64)
+        def fun(p):
+            params[:] = p
+            loss, _ = self.reduced_gradient(0, self.X.shape[0], np.empty(0, np.int64), 0, 0)
+            if not np.isfinite(loss):
+                return np.inf, np.zeros(p.shape)
+            return loss, self.grad.astype(np.float64)
 
-    def callback(intermediate_result):
-        now = time.perf_counter()
-        params[:] = intermediate_result.x
-        logs = {"epoch": history.epochs + 1, "loss": float(intermediate_result.fun),
-                "learning_rate": np.nan, "seconds": now - last["t"]}
-        _validation_logs(net, Xv, Yv, swv, logs)
-        history.append(logs)
-        progress.update(logs)
-        opt.t += 1
-        if any(bool(cb(net, logs)) for cb in callbacks):
-            history.stop_reason = "callback"
-            history.stopped_early = True
-            raise StopIteration
-        last["t"] = time.perf_counter()
+        def callback(intermediate_result):
+            now = time.perf_counter()
+            params[:] = intermediate_result.x
+            opt.t += 1
+            logs = {"epoch": history.epochs + 1, "loss": float(intermediate_result.fun),
+                    "learning_rate": np.nan, "seconds": now - last["t"]}
+            if self._end_epoch(logs, val, callbacks, None, history, progress):
+                history.stop_reason = "callback"
+                history.stopped_early = True
+                raise StopIteration
+            last["t"] = time.perf_counter()
 
-    options = {"maxiter": epochs, "maxcor": opt.memory, "gtol": opt.gtol, "maxfun": opt.maxfun}
-    if opt.ftol is not None:
-        options["ftol"] = opt.ftol
-    result = minimize(fun, params.astype(np.float64), jac=True, method="L-BFGS-B",
-                      callback=callback, options=options)
-    params[:] = result.x
-    if not np.isfinite(params).all():
-        raise DivergenceError("L-BFGS produced non-finite weights", history=history)
-    if history.stop_reason is None:
-        history.stop_reason = "max_epochs" if result.nit >= epochs else "converged"
+        options = {"maxiter": epochs, "maxcor": opt.memory, "gtol": opt.gtol,
+                   "maxfun": opt.maxfun}
+        if opt.ftol is not None:
+            options["ftol"] = opt.ftol
+        try:
+            result = minimize(fun, params.astype(np.float64), jac=True, method="L-BFGS-B",
+                              callback=callback, options=options)
+        except KeyboardInterrupt as e:
+            self._restore(start)
+            history.stop_reason = "interrupted"
+            e.add_note("fastbp: L-BFGS interrupted; the network is as before this fit")
+            raise
+        params[:] = result.x
+        if not np.isfinite(params).all():
+            self._restore(start)
+            raise DivergenceError("L-BFGS produced non-finite weights", history=history)
+        if history.stop_reason is None:
+            history.stop_reason = "max_epochs" if result.nit >= epochs else "converged"
+        self.result = result

@@ -4,8 +4,9 @@ import pytest
 
 import fastbp
 import naive
-from fastbp.kernels.training import batch_gradient
-from fastbp.network import Workspace
+from fastbp.kernels import codes
+from fastbp.kernels.epoch import batch_gradient
+from fastbp.workspace import Workspace
 
 
 def toy(seed=0, n=60, n_in=5, classes=3):
@@ -25,13 +26,14 @@ def test_dropout_masks_and_gradient_match_reference():
     Y = np.eye(3)[rng.integers(0, 3, 16)]
     ws = Workspace(net.layout, 16, net.dtype, dropout=True)
     grad = np.empty_like(net.params)
-    state = np.array([7], dtype=np.uint64)
     rates = np.array([rate, rate, 0.0])
-    total = batch_gradient(X.ravel(), 0, Y.ravel(), 0, np.empty(0), 0, net.params, grad,
-                           net.layout.spec, net.loss_code, ws.acts, ws.tmp, 16, 1 / 16, rates,
-                           ws.masks, state, 0.0)
+    total = batch_gradient(X.ravel(), 0, Y.ravel(), 0, np.empty(0), 0, net.params,
+                           net.buffers, grad, net.layout.spec, net.loss_code, ws.acts, ws.pre,
+                           ws.stats, ws.tmp, 16, 1 / 16, codes.TRAIN, rates, ws.masks,
+                           np.uint64(7), 1, 0, 0.0)
     spec = net.layout.spec
-    masks = [ws.masks[16 * spec[l, 5]:16 * (spec[l, 5] + spec[l, 1])].reshape(16, -1).copy()
+    A, N = codes.A_OFF, codes.N_OUT
+    masks = [ws.masks[16 * spec[l, A]:16 * (spec[l, A] + spec[l, N])].reshape(16, -1).copy()
              for l in range(2)]
     for m in masks:
         assert set(np.unique(m)) == {0.0, 1 / (1 - rate)}

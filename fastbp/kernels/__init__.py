@@ -2,13 +2,15 @@
 
 Where each idea lives:
 
-- :mod:`.forward`: the dense forward pass (loops or BLAS per layer);
-- :mod:`.backward`: the backward pass (delta propagation and the gradient);
+- :mod:`.layers`: one module per layer kind with its forward and backward kernels
+  (:mod:`.layers.dense`, :mod:`.layers.norm`);
+- :mod:`.model`: forward and backward over the layer table (dispatch on the kind column);
 - :mod:`.losses`: losses fused with the output activation (the output delta);
 - :mod:`.activations`, :mod:`.mathfn`: activations, their derivatives, vectorizable exp/tanh;
-- :mod:`.updates`: every optimizer's update rule on the flat vector;
-- :mod:`.training`: whole-epoch, whole-data-set and prediction kernels;
-- :mod:`.codes`: the integer codes for activations, losses, optimizers and the layer table.
+- :mod:`.optimizers`: every optimizer's update rule on the flat vector;
+- :mod:`.epoch`: the batch gradient, whole-epoch, whole-data-set and prediction kernels;
+- :mod:`.codes`: the layer table's columns (names and codes come from
+  :mod:`fastbp.registry`).
 
 Public API for a user's own ``@njit`` code (see :mod:`.api`): :func:`network_arrays`,
 :func:`predict_proba`, :func:`mean_loss`, :func:`gradient`, and the codes.
@@ -28,7 +30,8 @@ def _drop_stale_cache(here=None):
     with ``NUMBA_CACHE_DIR`` set, clear that directory after editing kernels.)
     """
     here = pathlib.Path(here or pathlib.Path(__file__).resolve().parent)
-    sources = sorted(here.glob("*.py")) + [here.parent / "_config.py"]
+    sources = sorted(here.rglob("*.py")) + [here.parent / "_config.py",
+                                            here.parent / "registry.py"]
     digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
     cache = here / "__pycache__"
     stamp = cache / "fastbp-kernels.sha256"

@@ -1,11 +1,20 @@
-"""Activation functions and their derivatives, in place on contiguous runs of a flat buffer.
+"""Activation functions: one value and one derivative per activation, and the loops over
+the activation buffer that apply them.
+
+To add an activation: register its name and traits in :mod:`fastbp.registry`, then give it a
+branch in :func:`value` and one in :func:`derivative` below (and a reference in
+``tests/naive.py``).  Nothing else changes.
 
 A layer's block of the activation buffer is ``rows * n_units`` contiguous values, so the
-element-wise activations are one flat loop (vectorized by LLVM); softmax works row by row.
-Derivatives are expressed through the activation's *output* ``a`` (tanh: 1 - a**2, logistic:
-a (1 - a), relu: a > 0), so the backward pass needs only the stored activations, never the
-pre-activations.  Softmax appears only as an output layer, where it is fused with the
-cross-entropy loss (see :mod:`fastbp.kernels.losses`).
+element-wise activations are one flat loop; ``code`` is the same for the whole loop, so LLVM
+moves the branch out of it (loop unswitching) and vectorizes each case.  Softmax works row by
+row and appears only as an output layer, fused with the cross-entropy loss (see
+:mod:`fastbp.kernels.losses`).
+
+:func:`derivative` gets both the pre-activation z and the output a = f(z).  Most derivatives
+are written through a (tanh: 1 - a**2), so the backward pass needs only the stored
+activations; activations registered with ``needs_pre`` (silu, gelu) read z, which the
+forward pass then keeps in a second buffer (``pre``, same layout).
 
 Indexing convention for every loop kernel: offsets into flat arrays are converted to unsigned
 integers (``U``) and the loops index ``buf[o + U(k)]``.  With a signed index of unknown sign,
@@ -17,62 +26,79 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT
-from .codes import IDENTITY, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU, SOFTMAX, TANH
-from .mathfn import exp, logistic, tanh
+from ..registry import (ELU, GELU, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU, SILU,
+                        SOFTMAX, SOFTPLUS, TANH)
+from .mathfn import exp, like, logistic, tanh
 
 U = np.uint64
 
+_GELU_K = 0.7978845608028654   # sqrt(2 / pi)
+_GELU_C = 0.044715
+
 
 @njit(**JIT)
-def activation_value(z, code):
-    """f(z) for one value, for the element-wise activations (not softmax)."""
+def value(z, code):
+    """f(z) for one value of an element-wise activation (not softmax)."""
+    zero = like(z, 0.0)
+    one = like(z, 1.0)
     if code == LOGISTIC:
         return logistic(z)
     if code == TANH:
         return tanh(z)
     if code == RELU:
-        return max(z, 0.0)
+        return max(z, zero)
     if code == LEAKY_RELU:
-        return z if z > 0.0 else LEAKY_SLOPE * z
+        return z if z > zero else like(z, LEAKY_SLOPE) * z
+    if code == ELU:  # alpha = 1
+        return z if z > zero else exp(z) - one
+    if code == SOFTPLUS:  # log(1 + e^z), stable for both signs
+        return max(z, zero) + np.log1p(exp(-abs(z)))
+    if code == SILU:
+        return z * logistic(z)
+    if code == GELU:  # tanh approximation, PyTorch's approximate="tanh"
+        return like(z, 0.5) * z * (one + tanh(like(z, _GELU_K) * (z + like(z, _GELU_C) * z
+                                                                   * z * z)))
     return z
 
 
 @njit(**JIT)
-def derivative_from_output(a, code):
-    """f'(z) written through a = f(z), for the element-wise activations."""
+def derivative(z, a, code):
+    """f'(z), from the pre-activation ``z`` and/or the output ``a`` = f(z).  Only
+    activations registered with ``needs_pre`` may read ``z``; the others get ``z = a``."""
+    zero = like(a, 0.0)
+    one = like(a, 1.0)
     if code == LOGISTIC:
-        return a * (1.0 - a)
+        return a * (one - a)
     if code == TANH:
-        return 1.0 - a * a
+        return one - a * a
     if code == RELU:
-        return 1.0 if a > 0.0 else 0.0
+        return one if a > zero else zero
     if code == LEAKY_RELU:
-        return 1.0 if a > 0.0 else LEAKY_SLOPE
-    return 1.0
+        return one if a > zero else like(a, LEAKY_SLOPE)
+    if code == ELU:  # e^z = a + 1 for z <= 0
+        return one if a > zero else a + one
+    if code == SOFTPLUS:  # logistic(z) = 1 - e^-a
+        return -np.expm1(-a)
+    if code == SILU:
+        s = logistic(z)
+        return s * (one + z * (one - s))
+    if code == GELU:
+        c = like(z, _GELU_C)
+        k = like(z, _GELU_K)
+        t = tanh(k * (z + c * z * z * z))
+        half = like(z, 0.5)
+        return half * (one + t) + half * z * (one - t * t) * k * (one + like(z, 3.0) * c * z * z)
+    return one
 
 
 @njit(**JIT)
 def activate(buf, off, count, width, code):
     """Replace ``buf[off:off+count]`` (rows of ``width`` units) by its activation."""
     o = U(off)
-    zero = buf.dtype.type(0)
     if code == IDENTITY:
         return
-    if code == LOGISTIC:
-        for k in range(count):
-            buf[o + U(k)] = logistic(buf[o + U(k)])
-    elif code == TANH:
-        for k in range(count):
-            buf[o + U(k)] = tanh(buf[o + U(k)])
-    elif code == RELU:
-        for k in range(count):
-            buf[o + U(k)] = max(buf[o + U(k)], zero)
-    elif code == LEAKY_RELU:
-        slope = buf.dtype.type(LEAKY_SLOPE)
-        for k in range(count):
-            z = buf[o + U(k)]
-            buf[o + U(k)] = z if z > zero else slope * z
-    elif code == SOFTMAX:
+    if code == SOFTMAX:
+        zero = buf.dtype.type(0)
         for r in range(0, count, width):
             row = o + U(r)
             m = buf[row]
@@ -86,39 +112,43 @@ def activate(buf, off, count, width, code):
             inv = 1 / s
             for k in range(width):
                 buf[row + U(k)] *= inv
+        return
+    for k in range(count):
+        buf[o + U(k)] = value(buf[o + U(k)], code)
 
 
 @njit(**JIT)
-def backprop_activation(g, go, a, ao, count, code):
-    """a[ao+k] <- g[go+k] * f'(a[ao+k]) for k < count, for a hidden layer.
+def activate_keep(buf, pre, off, count, width, code):
+    """:func:`activate`, keeping the pre-activations in ``pre`` (same offsets) for the
+    activations whose derivative needs them (``pre`` is empty when none does)."""
+    if pre.shape[0] > 0:
+        o = U(off)
+        for k in range(count):
+            pre[o + U(k)] = buf[o + U(k)]
+    activate(buf, off, count, width, code)
+
+
+@njit(**JIT)
+def backprop_activation(g, go, a, ao, pre, count, code):
+    """a[ao+k] <- g[go+k] * f'(z[ao+k]) for k < count, for a hidden layer.
 
     ``g`` holds dLoss/dA (the next layer's delta times its weights); ``a`` holds the layer's
     activations on entry and its delta dLoss/dZ on return, so the backward pass reuses the
-    activation buffer instead of keeping a second one.
+    activation buffer instead of keeping a second one.  ``pre`` holds the pre-activations
+    (same offsets as ``a``) when the activation needs them, else it is empty.
     """
     gb = U(go)
     ab = U(ao)
-    one = a.dtype.type(1)
-    zero = a.dtype.type(0)
     if code == IDENTITY:
         for k in range(count):
             a[ab + U(k)] = g[gb + U(k)]
-    elif code == LOGISTIC:
+    elif pre.shape[0] > 0:
+        for k in range(count):
+            a[ab + U(k)] = g[gb + U(k)] * derivative(pre[ab + U(k)], a[ab + U(k)], code)
+    else:
         for k in range(count):
             v = a[ab + U(k)]
-            a[ab + U(k)] = g[gb + U(k)] * (v * (one - v))
-    elif code == TANH:
-        for k in range(count):
-            v = a[ab + U(k)]
-            a[ab + U(k)] = g[gb + U(k)] * (one - v * v)
-    elif code == RELU:
-        for k in range(count):
-            a[ab + U(k)] = g[gb + U(k)] if a[ab + U(k)] > zero else zero
-    elif code == LEAKY_RELU:
-        slope = a.dtype.type(LEAKY_SLOPE)
-        for k in range(count):
-            v = g[gb + U(k)]
-            a[ab + U(k)] = v if a[ab + U(k)] > zero else slope * v
+            a[ab + U(k)] = g[gb + U(k)] * derivative(v, v, code)
 
 
 @njit(**JIT)

@@ -1,77 +1,30 @@
-"""Integer codes shared by the kernels and the Python layer.
+"""The layer table ("spec") the kernels read, and the registry's codes under one roof.
 
-Kernels take plain integers instead of strings or objects; this module is the one table that
-maps names to those integers.  Numba treats these module globals as compile-time constants.
+A network is described to the kernels by an int64 table with one row per *layer row*: a dense
+layer, or a normalization of the dense layer before it.  Every row computes its operation and
+then its activation (identity for a dense row followed by a normalization).  The names and
+codes of activations, losses and layer kinds come from :mod:`fastbp.registry` (re-exported
+here for kernels written against this module).
 """
+from ..registry import (BATCH_NORM, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, DENSE, ELU, GELU,  # noqa: F401
+                        IDENTITY, LAYER_NORM, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU, SILU,
+                        SOFTMAX, SOFTPLUS, SQUARED_ERROR, TANH)
 
-# --- activations (per layer) -------------------------------------------------------------
-IDENTITY = 0
-LOGISTIC = 1
-TANH = 2
-RELU = 3
-LEAKY_RELU = 4
-SOFTMAX = 5
+# --- layer table ("spec"): one int64 row per layer row -------------------------------------
+KIND = 0    # layer kind (registry.LAYER_KINDS): DENSE, BATCH_NORM, LAYER_NORM
+N_IN = 1    # inputs of the row
+N_OUT = 2   # outputs (units) of the row (N_IN for a normalization)
+W_OFF = 3   # dense: offset of the unit-by-unit (N_OUT, N_IN) weights; norm: of the scales
+B_OFF = 4   # dense: offset of the N_OUT biases; norm: of the N_OUT shifts
+ACT = 5     # activation code, applied after the row's operation
+A_OFF = 6   # per-row offset of the row's block in the activation buffer (sum of N_OUT before)
+S_OFF = 7   # batch norm: offset of running_mean (then running_var) in the buffer vector
+T_OFF = 8   # norm: per-row offset of its statistics block in the workspace's ``stats``
+EPS = 9     # norm: epsilon, as the bits of a float64 (see mathfn.bits_to_float)
+MOMENTUM = 10  # batch norm: running-statistics momentum, float64 bits
+SPEC_COLUMNS = 11
 
-#: slope of leaky_relu for negative inputs
-LEAKY_SLOPE = 0.01
-
-ACTIVATIONS = {
-    "identity": IDENTITY,
-    "linear": IDENTITY,
-    "logistic": LOGISTIC,
-    "sigmoid": LOGISTIC,
-    "tanh": TANH,
-    "relu": RELU,
-    "leaky_relu": LEAKY_RELU,
-    "softmax": SOFTMAX,
-}
-#: canonical name of each code (the first spelling listed above)
-ACTIVATION_NAMES = {IDENTITY: "identity", LOGISTIC: "logistic", TANH: "tanh", RELU: "relu",
-                    LEAKY_RELU: "leaky_relu", SOFTMAX: "softmax"}
-
-# --- losses --------------------------------------------------------------------------------
-SQUARED_ERROR = 0
-BINARY_CROSS_ENTROPY = 1
-CROSS_ENTROPY = 2
-
-LOSSES = {"squared_error": SQUARED_ERROR, "binary_cross_entropy": BINARY_CROSS_ENTROPY,
-          "cross_entropy": CROSS_ENTROPY}
-LOSS_NAMES = {v: k for k, v in LOSSES.items()}
-
-# --- layer table ("spec"): one int64 row per layer -----------------------------------------
-#: columns of the (n_layers, 6) int64 array that describes a network to the kernels
-N_IN = 0    # inputs of the layer
-N_OUT = 1   # outputs (units) of the layer
-W_OFF = 2   # offset of the (N_IN, N_OUT) row-major weight matrix in the flat vector
-B_OFF = 3   # offset of the N_OUT biases in the flat vector
-ACT = 4     # activation code
-A_OFF = 5   # per-row offset of the layer's block in the activation buffer (sum of N_OUT before)
-SPEC_COLUMNS = 6
-
-# --- optimizers ----------------------------------------------------------------------------
-SGD = 0        # plain / momentum / Nesterov momentum (PyTorch's convention)
-ADAM = 1       # Adam; AdamW when the decoupled weight decay is non-zero
-RMSPROP = 2
-RPROP = 3      # iRPROP-, full batch
-
-#: slots (flat twins of the parameter vector) each optimizer keeps
-OPTIMIZER_SLOTS = {SGD: 1, ADAM: 2, RMSPROP: 1, RPROP: 2}
-
-# --- hyperparameter vector (float64) -------------------------------------------------------
-#: indices into the float64 ``hyper`` array every training kernel takes; changing a value here
-#: never triggers a recompilation.
-H_LR = 0            # learning rate (current, after the schedule)
-H_MOMENTUM = 1      # SGD momentum
-H_NESTEROV = 2      # 1.0 for Nesterov momentum
-H_BETA1 = 3         # Adam
-H_BETA2 = 4         # Adam
-H_EPS = 5           # Adam, RMSprop
-H_WEIGHT_DECAY = 6  # AdamW decoupled weight decay
-H_RHO = 7           # RMSprop decay
-H_ALPHA = 8         # L2 penalty (scikit-learn's alpha convention)
-H_CLIP = 9          # clip the gradient to this global norm (0 = off)
-H_ETA_PLUS = 10     # RPROP step increase factor
-H_ETA_MINUS = 11    # RPROP step decrease factor
-H_STEP_MIN = 12     # RPROP smallest step
-H_STEP_MAX = 13     # RPROP largest step
-N_HYPER = 14
+# --- forward-pass modes ------------------------------------------------------------------
+EVAL = 0         # normalization by running statistics (prediction, evaluation)
+TRAIN = 1        # batch statistics, running statistics updated (fit)
+TRAIN_PURE = 2   # batch statistics, running statistics left alone (gradient checks)

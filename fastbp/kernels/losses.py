@@ -17,8 +17,8 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT
-from .activations import U, activation_value, derivative_from_output
-from .codes import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
+from ..registry import BINARY_CROSS_ENTROPY, CROSS_ENTROPY
+from .activations import U, derivative, value
 from .mathfn import exp, logistic
 
 
@@ -65,10 +65,11 @@ def output_delta(z, zo, y, yo, w, wo, rows, n, inv_norm, act, loss, write_delta)
                     z[zr + U(j)] = c * (logistic(v) - t)
         else:  # squared error, any element-wise output activation
             for j in range(n):
-                a = activation_value(z[zr + U(j)], act)
+                zj = z[zr + U(j)]
+                a = value(zj, act)
                 d = a - y[yr + U(j)]
                 lr += 0.5 * d * d
                 if write_delta:
-                    z[zr + U(j)] = c * d * derivative_from_output(a, act)
+                    z[zr + U(j)] = c * d * derivative(zj, a, act)
         total += wr * lr
     return total

@@ -21,7 +21,7 @@ _OPTS = {"fastmath": {"nsz", "contract"}, "error_model": "numpy", "no_cpython_wr
 
 
 @intrinsic
-def _as_float(typingctx, bits):
+def bits_to_float(typingctx, bits):
     """Reinterpret the bits of an int32 (int64) as a float32 (float64)."""
     if bits == types.int32:
         out = types.float32
@@ -67,8 +67,8 @@ def _exp(x):
                  + x + np.float32(1.0))
             # 2**n as two factors, so n = 128 (x near the top of the range) does not overflow
             h = n >> 1
-            a = _as_float(np.int32((h + 127) << 23))
-            b = _as_float(np.int32((n - h + 127) << 23))
+            a = bits_to_float(np.int32((h + 127) << 23))
+            b = bits_to_float(np.int32((n - h + 127) << 23))
             return p * a * b
         return impl
     if x == types.float64:
@@ -85,8 +85,8 @@ def _exp(x):
                    + 2.27265548208155028766e-1) * xx + 2.00000000000000000009e0)
             p = 1.0 + 2.0 * (px / (qx - px))
             h = n >> 1
-            a = _as_float(np.int64((h + 1023) << 52))
-            b = _as_float(np.int64((n - h + 1023) << 52))
+            a = bits_to_float(np.int64((h + 1023) << 52))
+            b = bits_to_float(np.int64((n - h + 1023) << 52))
             return p * a * b
         return impl
 
@@ -138,3 +138,16 @@ def _logistic(x):
         def impl(x):
             return 1.0 / (1.0 + exp(-x))
         return impl
+
+
+def like(x, c):
+    """The constant ``c`` in the float type of ``x`` (so float32 code stays float32)."""
+    return type(x)(c)
+
+
+@overload(like, jit_options=_OPTS)
+def _like(x, c):
+    if x == types.float32:
+        return lambda x, c: np.float32(c)
+    if x == types.float64:
+        return lambda x, c: np.float64(c)

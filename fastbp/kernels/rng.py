@@ -49,3 +49,25 @@ def shuffle(order, state):
         t = order[i]
         order[i] = order[j]
         order[j] = t
+
+
+@njit(**JIT)
+def mix64(z):
+    """SplitMix64's finalizer: 64 well-mixed bits from ``z``."""
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@njit(**JIT)
+def keyed(key, a, b):
+    """A generator start state that depends only on (key, a, b): so a dropout mask is a
+    function of the seed, the update number, the layer and the sample's position in the
+    global batch, and two MPI ranks draw what one rank would."""
+    return mix64(mix64(key ^ mix64(np.uint64(a) * _GOLDEN)) + np.uint64(b) * _MIX1)
+
+
+@njit(**JIT)
+def uniform_at(state, k):
+    """The k-th float64 uniform in [0, 1) of the stream that starts at ``state``."""
+    return np.float64(mix64(state + np.uint64(k + 1) * _GOLDEN) >> _S11) * _INV53

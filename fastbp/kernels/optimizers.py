@@ -1,10 +1,14 @@
 """Update rules on the flat parameter vector, one loop over all parameters each.
 
+To add an optimizer: give it a code and a rule here, with a branch in :func:`apply_update`,
+and a class in :mod:`fastbp.optimizers` (which registers its name and lists its
+hyperparameters).  Nothing else changes.
+
 ``state`` is a (slots, n_params) array: each row is a flat twin of the parameter vector
-(velocity, first/second moments, previous gradient, step sizes).  ``hyper`` is the float64
-hyperparameter vector indexed by the ``H_*`` codes, so changing a learning rate or a momentum
-never recompiles anything.  ``t`` is the 1-based number of this update (Adam's bias
-correction).
+(velocity, first/second moments, previous gradient, step sizes).  ``hyper`` is a float64
+vector: the learning rate, then the optimizer's own hyperparameters in the order its class
+lists them (``Optimizer.hyper_names``), so changing a value never recompiles anything.  ``t``
+is the 1-based number of this update (Adam's bias correction).
 
 Conventions follow ``torch.optim`` (checked against it in the tests):
 
@@ -20,28 +24,12 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT
-from .codes import (ADAM, H_BETA1, H_BETA2, H_CLIP, H_EPS, H_ETA_MINUS, H_ETA_PLUS, H_LR,
-                    H_MOMENTUM, H_NESTEROV, H_RHO, H_STEP_MAX, H_STEP_MIN, H_WEIGHT_DECAY, N_IN,
-                    N_OUT, RMSPROP, RPROP, SGD, W_OFF)
 
-
-@njit(**JIT)
-def add_l2(params, grad, spec, coef):
-    """grad_W += coef * W for every weight matrix (not the biases); returns sum of W**2."""
-    c = params.dtype.type(coef)
-    total = 0.0
-    for l in range(spec.shape[0]):
-        w0 = spec[l, W_OFF]
-        count = spec[l, N_IN] * spec[l, N_OUT]
-        W = params[w0:w0 + count]
-        G = grad[w0:w0 + count]
-        s = params.dtype.type(0)
-        for k in range(count):
-            w = W[k]
-            G[k] += c * w
-            s += w * w
-        total += s
-    return total
+# --- codes ---------------------------------------------------------------------------------
+SGD = 0        # plain / momentum / Nesterov momentum (PyTorch's convention)
+ADAM = 1       # Adam; AdamW when the decoupled weight decay is non-zero
+RMSPROP = 2
+RPROP = 3      # iRPROP-, full batch
 
 
 @njit(**JIT)
@@ -141,17 +129,14 @@ def irprop_minus(params, grad, prev_grad, steps, eta_plus, eta_minus, step_min, 
 
 @njit(**JIT)
 def apply_update(opt, params, grad, state, hyper, t):
-    """One update of the flat ``params`` from the flat ``grad`` by optimizer code ``opt``."""
-    if hyper[H_CLIP] > 0.0:
-        clip_by_global_norm(grad, hyper[H_CLIP])
-    lr = hyper[H_LR]
+    """One update of the flat ``params`` from the flat ``grad`` by optimizer code ``opt``
+    (``hyper``: see the module docstring)."""
+    lr = hyper[0]
     if opt == SGD:
-        sgd(params, grad, state[0], lr, hyper[H_MOMENTUM], hyper[H_NESTEROV] != 0.0)
+        sgd(params, grad, state[0], lr, hyper[1], hyper[2] != 0.0)
     elif opt == ADAM:
-        adam(params, grad, state[0], state[1], lr, hyper[H_BETA1], hyper[H_BETA2],
-             hyper[H_EPS], hyper[H_WEIGHT_DECAY], t)
+        adam(params, grad, state[0], state[1], lr, hyper[1], hyper[2], hyper[3], hyper[4], t)
     elif opt == RMSPROP:
-        rmsprop(params, grad, state[0], lr, hyper[H_RHO], hyper[H_EPS])
+        rmsprop(params, grad, state[0], lr, hyper[1], hyper[2])
     elif opt == RPROP:
-        irprop_minus(params, grad, state[0], state[1], hyper[H_ETA_PLUS], hyper[H_ETA_MINUS],
-                     hyper[H_STEP_MIN], hyper[H_STEP_MAX])
+        irprop_minus(params, grad, state[0], state[1], hyper[1], hyper[2], hyper[3], hyper[4])
