@@ -1,8 +1,13 @@
 """Compiled kernels are cached on disk: a new process loads them instead of compiling."""
 import json
 import subprocess
+import pathlib
 import sys
 import textwrap
+
+import pytest
+
+from fastbp import _cache
 
 SCRIPT = textwrap.dedent("""
     import json
@@ -39,6 +44,18 @@ def test_a_fresh_process_reuses_the_cached_kernels():
     for name, s in stats.items():
         assert s["misses"] == 0, f"{name} was recompiled in a fresh process: {s}"
         assert s["hits"] >= 1, f"{name} was not loaded from the cache: {s}"
+
+
+def test_the_probe_agrees_with_numba():
+    """fastbp decides ``cache=`` by asking Numba's locator search; it must name the very
+    directories the kernels' dispatchers use."""
+    from fastbp.kernels import activations, training
+    from fastbp._config import JIT
+    if not JIT["cache"]:
+        pytest.skip("no writable kernel cache in this environment")
+    used = {pathlib.Path(d._cache.cache_path) for d in (training.train_epoch,
+                                                        activations.activation_value)}
+    assert used <= set(_cache.cache_directories())
 
 
 def test_cached_code_from_older_kernel_sources_is_dropped(tmp_path):
