@@ -1,19 +1,30 @@
-"""Where the kernels' machine code is cached, if anywhere.
+"""Where the kernels' machine code is cached, and keeping that cache true to the sources.
 
 :mod:`fastbp._config` calls :func:`kernel_cache_setting` once, before any kernel module is
 imported, and passes the answer to every ``@njit`` as ``cache=``.
 
-Numba raises ``RuntimeError: cannot cache function ...: no locator available`` when it finds
-no writable directory for a cached function (a read-only install with no writable
-``NUMBA_CACHE_DIR`` or ``~/.cache``).  So fastbp asks Numba's own locator search, for each
-kernel source file, where it would cache; if any file has no such directory, the kernels are
-compiled in memory (``cache=False``) and a :class:`KernelCacheWarning` says how to get a
-cache.
+Two things go wrong with a plain ``cache=True``:
+
+- Numba raises ``RuntimeError: cannot cache function ...: no locator available`` when it
+  finds no writable directory for a cached function (a read-only install with no writable
+  ``NUMBA_CACHE_DIR`` or ``~/.cache``).  So fastbp asks Numba's own locator search, for each
+  kernel source file, where it would cache; if any file has no such directory, the kernels
+  are compiled in memory (``cache=False``) and a :class:`KernelCacheWarning` says how to get a
+  cache.
+- Numba checks only a cached function's own source file, so after an edit of a module it
+  calls (say ``codes.py``), a cached ``train_epoch`` would keep running the old code.  So
+  each cache directory Numba uses for the kernels (in-tree ``__pycache__``, a subdirectory of
+  ``NUMBA_CACHE_DIR``, or of the user-wide cache) holds a stamp with a digest of every kernel
+  source; when it differs, the cached kernels there are deleted and compile afresh.
 """
+import hashlib
+import os
 import pathlib
+import uuid
 import warnings
 
 KERNELS = pathlib.Path(__file__).resolve().parent / "kernels"
+STAMP = "fastbp-kernels.sha256"
 
 
 class KernelCacheWarning(RuntimeWarning):
@@ -26,6 +37,25 @@ _warned = False
 def kernel_modules(kernels=KERNELS):
     """Every module of the kernels package and its subpackages (``kernels/**/*.py``)."""
     return sorted(pathlib.Path(kernels).rglob("*.py"))
+
+
+def kernel_sources(kernels=KERNELS):
+    """Every source the cached machine code depends on: the kernel modules and ``_config.py``."""
+    return kernel_modules(kernels) + [pathlib.Path(kernels).parent / "_config.py"]
+
+
+def sources_digest(kernels=KERNELS):
+    """SHA-256 of the kernel sources (names and contents) and the Numba and llvmlite versions."""
+    import llvmlite
+    import numba
+
+    kernels = pathlib.Path(kernels)
+    h = hashlib.sha256(f"numba {numba.__version__} llvmlite {llvmlite.__version__}".encode())
+    for path in kernel_sources(kernels):
+        data = path.read_bytes()
+        h.update(f"\0{path.relative_to(kernels.parent).as_posix()}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
 
 
 def _function_defined_in(path):
@@ -59,12 +89,43 @@ def cache_directories(kernels=KERNELS):
     return sorted(found)
 
 
+def drop_stale(cache_dir, digest):
+    """Delete the cached kernels in *cache_dir* unless its stamp says they come from *digest*.
+
+    Safe when several processes start at once: each may delete the finished ``.nbi``/``.nbc``
+    files (Numba treats a missing one as a cache miss) but never Numba's ``*.tmp.*`` files
+    still being written, and the stamp is replaced atomically.  Raises OSError if the
+    directory cannot be cleared and stamped.
+    """
+    stamp = pathlib.Path(cache_dir) / STAMP
+    try:
+        if stamp.read_text() == digest:
+            return
+    except OSError:
+        pass
+    for f in stamp.parent.glob("*.nb[ic]"):
+        f.unlink(missing_ok=True)
+    tmp = stamp.with_name(f".{STAMP}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(digest)
+        os.replace(tmp, stamp)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def kernel_cache_setting(kernels=KERNELS):
-    """``cache=`` for the kernels: True if every kernel has a writable cache directory, else
-    False, with one warning per process."""
+    """``cache=`` for the kernels: True if every kernel has a writable cache directory (each
+    then cleared of code from other sources), else False, with one warning per process."""
     global _warned
-    if cache_directories(kernels) is not None:
-        return True
+    dirs = cache_directories(kernels)
+    if dirs is not None:
+        try:
+            digest = sources_digest(kernels)
+            for d in dirs:
+                drop_stale(d, digest)
+            return True
+        except OSError:
+            pass
     if not _warned:
         _warned = True
         warnings.warn(

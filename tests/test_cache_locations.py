@@ -1,4 +1,4 @@
-"""The kernel cache on a copy of the package, where Numba can keep it nowhere.
+"""The kernel cache on a copy of the package, in each place Numba may keep it, and nowhere.
 
 Each test copies ``fastbp/`` to a temporary directory and runs fresh processes on the copy
 (``PYTHONPATH``), with the cache in a temporary place, so editing a kernel is safe.
@@ -10,6 +10,8 @@ import shutil
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 import fastbp
 
@@ -74,10 +76,70 @@ def run(site, env, script=PROBE, prefix=()):
     return result
 
 
+def edit(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
 def block_in_tree_caches(site):
     """Make every kernel directory's ``__pycache__`` a file: Numba cannot cache in-tree."""
     for d in {p.parent for p in (site / "fastbp" / "kernels").rglob("*.py")}:
         (d / "__pycache__").write_text("not a directory")
+
+
+@pytest.mark.parametrize("where", ["in-tree", "NUMBA_CACHE_DIR", "user-wide"])
+def test_edited_kernel_sources_are_never_served_from_the_cache(tmp_path, where):
+    site = copy_package(tmp_path)
+    kernels = site / "fastbp" / "kernels"
+    extra = {"XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    if where == "NUMBA_CACHE_DIR":
+        extra["NUMBA_CACHE_DIR"] = str(tmp_path / "numba-cache")
+        expected = tmp_path / "numba-cache"
+    elif where == "user-wide":
+        block_in_tree_caches(site)
+        expected = tmp_path / "xdg" / "numba"
+    else:
+        expected = kernels
+    env = environment(site, **extra)
+
+    first = run(site, env)
+    assert first["values"] == {"activation_value": -0.01, "dense": -0.02}
+    assert all(n >= 1 for n in first["misses"].values())
+    stored = sorted(expected.rglob("*.nbi"))
+    assert {p.name.split(".")[1].split("-")[0] for p in stored} >= {"activation_value", "dense"}
+
+    again = run(site, env)  # unchanged sources: loaded, not compiled
+    assert again["values"] == first["values"]
+    assert again["misses"] == {"activation_value": 0, "dense": 0}, again
+    assert all(n >= 1 for n in again["hits"].values()), again
+
+    # a constant in a module the cached kernels only call: Numba alone would not notice
+    edit(kernels / "codes.py", "LEAKY_SLOPE = 0.01", "LEAKY_SLOPE = 0.25")
+    assert run(site, env)["values"] == {"activation_value": -0.25, "dense": -0.5}
+    # the same in a subpackage module, for a kernel cached in that subpackage's directory
+    edit(kernels / "layers" / "consts.py", "FACTOR = 2.0", "FACTOR = 3.0")
+    assert run(site, env)["values"] == {"activation_value": -0.25, "dense": -0.75}
+    # the digest is kept with each cache directory: kernels/ and kernels/layers/
+    assert len(list(expected.rglob("fastbp-kernels.sha256"))) == 2
+
+
+def test_processes_starting_together_after_an_edit_all_get_the_new_code(tmp_path):
+    """MPI ranks or joblib workers start at once and find a stale cache together."""
+    site = copy_package(tmp_path)
+    env = environment(site, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"),
+                      XDG_CACHE_HOME=str(tmp_path / "xdg"))
+    run(site, env)
+    edit(site / "fastbp" / "kernels" / "codes.py", "LEAKY_SLOPE = 0.01", "LEAKY_SLOPE = 0.25")
+    procs = [subprocess.Popen([sys.executable, "-c", PROBE], env=env, cwd=site,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    for p in procs:
+        out, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        values = json.loads(out.strip().splitlines()[-1])["values"]
+        assert values == {"activation_value": -0.25, "dense": -0.5}
+    assert run(site, env)["values"] == {"activation_value": -0.25, "dense": -0.5}
 
 
 # -- no writable cache anywhere ------------------------------------------------------------
