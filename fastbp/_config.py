@@ -5,11 +5,15 @@ reassociate sums (so reductions vectorize) and contract multiply-adds, but they 
 and inf, so a diverging training run is detected instead of being optimized away.
 """
 
+from ._cache import kernel_cache_setting
+
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-#: Keyword arguments for every ``@njit`` kernel: cached on disk, so a new process loads
-#: machine code instead of compiling it, and the fast-math set above.
-JIT = dict(cache=True, fastmath=FASTMATH, nogil=True, error_model="numpy")
+#: Keyword arguments for every ``@njit`` kernel: the fast-math set above, and cached on disk
+#: (so a new process loads machine code instead of compiling it) when Numba has a writable
+#: cache directory for the kernels; decided once, here, before any kernel module is imported
+#: (see :mod:`fastbp._cache`; without one they compile in memory, with a warning).
+JIT = dict(cache=kernel_cache_setting(), fastmath=FASTMATH, nogil=True, error_model="numpy")
 
 #: multiply-adds (rows * n_in * n_out) from which a dense layer's products go to BLAS; below
 #: it the hand-written loops, which avoid BLAS's call and packing overhead, are as fast or

@@ -1,0 +1,140 @@
+"""Where the kernels' machine code is cached, and keeping that cache true to the sources.
+
+:mod:`fastbp._config` calls :func:`kernel_cache_setting` once, before any kernel module is
+imported, and passes the answer to every ``@njit`` as ``cache=``.
+
+Two things go wrong with a plain ``cache=True``:
+
+- Numba raises ``RuntimeError: cannot cache function ...: no locator available`` when it
+  finds no writable directory for a cached function (a read-only install with no writable
+  ``NUMBA_CACHE_DIR`` or ``~/.cache``).  So fastbp asks Numba's own locator search, for each
+  kernel source file, where it would cache; if any file has no such directory, the kernels
+  are compiled in memory (``cache=False``) and a :class:`KernelCacheWarning` says how to get a
+  cache.
+- Numba checks only a cached function's own source file, so after an edit of a module it
+  calls (say ``codes.py``), a cached ``train_epoch`` would keep running the old code.  So
+  each cache directory Numba uses for the kernels (in-tree ``__pycache__``, a subdirectory of
+  ``NUMBA_CACHE_DIR``, or of the user-wide cache) holds a stamp with a digest of every kernel
+  source; when it differs, the cached kernels there are deleted and compile afresh.
+"""
+import hashlib
+import os
+import pathlib
+import uuid
+import warnings
+
+KERNELS = pathlib.Path(__file__).resolve().parent / "kernels"
+STAMP = "fastbp-kernels.sha256"
+
+
+class KernelCacheWarning(RuntimeWarning):
+    """No writable directory for the compiled kernels: each process compiles them in memory."""
+
+
+_warned = False
+
+
+def kernel_modules(kernels=KERNELS):
+    """Every module of the kernels package and its subpackages (``kernels/**/*.py``)."""
+    return sorted(pathlib.Path(kernels).rglob("*.py"))
+
+
+def kernel_sources(kernels=KERNELS):
+    """Every source the cached machine code depends on: the kernel modules, ``_config.py``
+    and ``registry.py`` (whose codes the kernels compile in as constants)."""
+    package = pathlib.Path(kernels).parent
+    return kernel_modules(kernels) + [p for p in (package / "_config.py",
+                                                  package / "registry.py") if p.exists()]
+
+
+def sources_digest(kernels=KERNELS):
+    """SHA-256 of the kernel sources (names and contents) and the Numba and llvmlite versions."""
+    import llvmlite
+    import numba
+
+    kernels = pathlib.Path(kernels)
+    h = hashlib.sha256(f"numba {numba.__version__} llvmlite {llvmlite.__version__}".encode())
+    for path in kernel_sources(kernels):
+        data = path.read_bytes()
+        h.update(f"\0{path.relative_to(kernels.parent).as_posix()}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def _function_defined_in(path):
+    """A plain function whose code claims to come from *path* (what Numba's locators look at)."""
+    namespace = {}
+    exec(compile("def probe():\n    pass\n", str(path), "exec"), namespace)
+    return namespace["probe"]
+
+
+def cache_directories(kernels=KERNELS):
+    """The directories Numba would cache the kernels in, or None if some kernel has none.
+
+    Asks Numba's own locator search (``NUMBA_CACHE_DIR``, then the in-tree ``__pycache__``,
+    then the user-wide cache, or whatever ``NUMBA_CACHE_LOCATOR_CLASSES`` says) for a
+    function in each kernel source file, and checks that the answer is writable (Numba reads
+    a cache only where it can also write).
+    """
+    from numba.core.caching import CompileResultCacheImpl
+
+    modules = kernel_modules(kernels)
+    if not modules:  # installed without sources: Numba has nothing to key a cache to
+        return None
+    found = set()
+    for path in modules:
+        try:
+            locator = CompileResultCacheImpl(_function_defined_in(path)).locator
+            locator.ensure_cache_path()
+        except (RuntimeError, OSError):
+            return None
+        found.add(pathlib.Path(locator.get_cache_path()))
+    return sorted(found)
+
+
+def drop_stale(cache_dir, digest):
+    """Delete the cached kernels in *cache_dir* unless its stamp says they come from *digest*.
+
+    Safe when several processes start at once: each may delete the finished ``.nbi``/``.nbc``
+    files (Numba treats a missing one as a cache miss) but never Numba's ``*.tmp.*`` files
+    still being written, and the stamp is replaced atomically.  Raises OSError if the
+    directory cannot be cleared and stamped.
+    """
+    stamp = pathlib.Path(cache_dir) / STAMP
+    try:
+        if stamp.read_text() == digest:
+            return
+    except OSError:
+        pass
+    for f in stamp.parent.glob("*.nb[ic]"):
+        f.unlink(missing_ok=True)
+    tmp = stamp.with_name(f".{STAMP}.{os.getpid()}.{uuid.uuid4().hex[:8]}")
+    try:
+        tmp.write_text(digest)
+        os.replace(tmp, stamp)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def kernel_cache_setting(kernels=KERNELS):
+    """``cache=`` for the kernels: True if every kernel has a writable cache directory (each
+    then cleared of code from other sources), else False, with one warning per process."""
+    global _warned
+    dirs = cache_directories(kernels)
+    if dirs is not None:
+        try:
+            digest = sources_digest(kernels)
+            for d in dirs:
+                drop_stale(d, digest)
+            return True
+        except OSError:
+            pass
+    if not _warned:
+        _warned = True
+        warnings.warn(
+            f"fastbp: Numba has no writable directory to cache the compiled kernels of "
+            f"{kernels} in, so every process compiles them in memory before its first fit "
+            f"(many seconds). To cache them, set NUMBA_CACHE_DIR to a directory you can write, "
+            f"or make the user-wide cache (~/.cache, or XDG_CACHE_HOME) writable; Numba reads "
+            f"a cache only where it can write.", KernelCacheWarning, stacklevel=2)
+    return False
