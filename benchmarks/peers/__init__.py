@@ -423,8 +423,16 @@ def _jax_params(params):
     return tuple((jnp.array(W), jnp.array(b)) for W, b in params)
 
 
-def _jax_final(params):
-    return [(np.asarray(W, np.float32), np.asarray(b, np.float32)) for W, b in params]
+def _jax_result(wl, X, Y, params, seconds, trained, how):
+    """The result of a jax peer that trained ``trained`` samples per epoch (whole batches
+    only) to ``params``; ``how`` describes the way it ran."""
+    import jax
+
+    final = [(np.asarray(W, np.float32), np.asarray(b, np.float32)) for W, b in params]
+    dropped = X.shape[0] - trained
+    return _result(seconds, trained, cross_entropy(final, X, Y, wl["hidden"]),
+                   f"jax {jax.__version__} ({jax.default_backend()}); {how}; "
+                   f"{'no partial batch' if not dropped else f'{dropped} samples dropped per epoch'}")
 
 
 # --------------------------------------------------------------------------
@@ -459,12 +467,9 @@ def _run_jax_step(wl, X, Y, params, epochs):
                 p, opt = step(p, opt, Xs[s:s + bs], Ys[s:s + bs])
             jax.block_until_ready(p)
             seconds.append(time.perf_counter() - t0)
-    final = _jax_final(p)
-    dropped = n - nb * bs
-    return _result(seconds, nb * bs, cross_entropy(final, X, Y, wl["hidden"]),
-                   f"jax {jax.__version__} ({jax.default_backend()}); jit step with "
-                   f"donate_argnums=(0, 1), one call per batch on numpy slices; "
-                   f"{'no partial batch' if not dropped else f'{dropped} samples dropped per epoch'}")
+    return _jax_result(wl, X, Y, p, seconds, nb * bs,
+                       "jit step with donate_argnums=(0, 1), one call per batch on numpy "
+                       "slices")
 
 
 # --------------------------------------------------------------------------
@@ -509,13 +514,9 @@ def _run_jax_scan(wl, X, Y, params, epochs):
             p, opt = run_epoch(p, opt, Xd, Yd, perm.astype(np.int32))
             jax.block_until_ready(p)
             seconds.append(time.perf_counter() - t0)
-    final = _jax_final(p)
-    dropped = n - nb * bs
-    return _result(seconds, nb * bs, cross_entropy(final, X, Y, wl["hidden"]),
-                   f"jax {jax.__version__} ({jax.default_backend()}); one jit(lax.scan) "
-                   f"per epoch, data resident on device, shuffled inside the jitted "
-                   f"function by a host permutation (timed); "
-                   f"{'no partial batch' if not dropped else f'{dropped} samples dropped per epoch'}")
+    return _jax_result(wl, X, Y, p, seconds, nb * bs,
+                       "one jit(lax.scan) per epoch, data resident on device, shuffled "
+                       "inside the jitted function by a host permutation (timed)")
 
 
 # --------------------------------------------------------------------------
