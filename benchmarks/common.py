@@ -1,32 +1,24 @@
 """Workloads, data and warm-up shared by the benchmark modules.
 
-The workload definitions mirror ``fastbp.bench.WORKLOADS`` (``python -m fastbp bench``) but
-are kept here on purpose: asv runs the *same* benchmark code against many commits, so what a
-benchmark measures must not change when the package under test does (and older commits have
-no ``fastbp.bench``).  Change a definition here only together with the benchmark's
-``version`` attribute (or accept that its history restarts).
+The workload definitions, their data and their initial weights come from ``fastbp.bench``
+(``python -m fastbp bench``), the one place that defines them for that report, this suite
+and the peer comparison (``benchmarks/peers``).  asv runs this benchmark code against the
+fastbp of each commit it measures, so a commit whose ``fastbp.bench`` defines a workload
+differently measures that definition (and commits without ``fastbp.bench.workload_data``
+cannot be measured): change a definition there only together with the ``version`` of the
+benchmarks that use it (or accept that their history restarts).
 
-Everything here uses only fastbp's public API, numpy and the data that installs with fastbp.
-Results are memoized per process: asv re-runs ``setup`` before every timed sample, so setup
-must be cheap after its first call.
+Everything here uses fastbp, numpy and the data that installs with fastbp.  Results are
+memoized per process: asv re-runs ``setup`` before every timed sample, so setup must be
+cheap after its first call.
 """
 import functools
 
 import numpy as np
 
-import fastbp
-from fastbp.datasets import load_digits, stratified_split
-
-#: W1 online, W2 mini-batch, W3 wide: as in ``fastbp.bench`` (softmax + cross-entropy).
-#: ``samples`` None means the bundled digits (1797 x 64).
-WORKLOADS = {
-    "W1": dict(name="W1", sizes=(64, 32, 10), hidden="tanh", optimizer="sgd",
-               learning_rate=0.01, batch_size=1, samples=None),
-    "W2": dict(name="W2", sizes=(784, 256, 128, 10), hidden="relu", optimizer="adam",
-               learning_rate=1e-3, batch_size=64, samples=8192),
-    "W3": dict(name="W3", sizes=(784, 2048, 2048, 10), hidden="relu", optimizer="sgd",
-               learning_rate=0.01, batch_size=512, samples=4096),
-}
+from fastbp import bench
+from fastbp.bench import WORKLOADS
+from fastbp.datasets import stratified_split
 
 #: Rows of W3 used by the timed benchmarks (the full 4096 take ~2.5 s/epoch on 2 cores).
 W3_BENCH_SAMPLES = 1024
@@ -40,19 +32,10 @@ def fit_options(wl):
 
 
 @functools.lru_cache(maxsize=None)
-def _raw_data(name, seed=0):
-    wl = WORKLOADS[name]
-    if wl["samples"] is None:
-        X, y = load_digits()
-    else:  # a random linear teacher with noise, as in fastbp.bench
-        rng = np.random.default_rng(seed)
-        n_in, n_out = wl["sizes"][0], wl["sizes"][-1]
-        X = rng.random((wl["samples"], n_in))
-        teacher = rng.normal(size=(n_in, n_out))
-        y = (X @ teacher + rng.normal(scale=2.0, size=(wl["samples"], n_out))).argmax(axis=1)
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    Y = np.eye(wl["sizes"][-1], dtype=np.float32)[y]
-    return X, Y, y
+def _raw_data(name):
+    """(X float32, Y one-hot float32, integer labels) of a workload."""
+    X, Y = bench.workload_data(WORKLOADS[name])
+    return X, Y, Y.argmax(axis=1)
 
 
 @functools.lru_cache(maxsize=None)
@@ -69,27 +52,14 @@ def workload_data(name, dtype="float32", samples=None):
 
 
 @functools.lru_cache(maxsize=None)
-def workload_init(name, seed=42):
+def workload_init(name):
     """Glorot-uniform (W, b) float32 pairs every network of a workload starts from."""
-    rng = np.random.default_rng(seed)
-    sizes = WORKLOADS[name]["sizes"]
-    init = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
-        bound = np.sqrt(6.0 / (n_in + n_out))
-        init.append((rng.uniform(-bound, bound, (n_in, n_out)).astype(np.float32),
-                     np.zeros(n_out, np.float32)))
-    return tuple(init)
+    return tuple(bench.workload_init(WORKLOADS[name]))
 
 
 def workload_network(name, dtype="float32"):
     """A fresh network of a workload with the shared initial weights."""
-    wl = WORKLOADS[name]
-    net = fastbp.Network(list(wl["sizes"]), hidden_activation=wl["hidden"], output="softmax",
-                         dtype=DTYPES[dtype], seed=0)
-    for W, b, (W0, b0) in zip(net.weights, net.biases, workload_init(name)):
-        W[:] = W0
-        b[:] = b0
-    return net
+    return bench.workload_network(WORKLOADS[name], workload_init(name), DTYPES[dtype])
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,18 +1,21 @@
-"""``python -m fastbp bench``: fastbp and its peers on the same work, in one process.
+"""``python -m fastbp bench``: fastbp's own speed report, in one process.
 
-Workloads (float32, softmax + cross-entropy, the same data and initial weights for all):
+Workloads (softmax + cross-entropy, the same data and initial weights every run):
 
 - W1 online:     64-32-10 tanh, plain SGD, batch 1, on the bundled digits (1797 samples);
 - W2 mini-batch: 784-256-128-10 relu, Adam, batch 64, 8192 synthetic 784-dim samples;
 - W3 wide:       784-2048-2048-10 relu, plain SGD, batch 512, 4096 such samples.
 
-Peers (:mod:`fastbp._peers`): a hand-written NumPy loop always; scikit-learn, PyTorch, JAX
-(a jitted step per batch, and the whole epoch in ``lax.scan``) and FANN when installed.
-Each runs a warm-up first (compilation excluded), then ``epochs`` timed epochs; that is
-repeated for ``rounds`` rounds that interleave the implementations.  The table gives the
-median epoch's samples per second, the ratio fastbp / peer and the final loss of each (the
-same math from the same start lands at the same loss).  Also measured: the
-latency of predicting one row, the GEMM peak of the BLAS fastbp calls, and start-up time.
+fastbp trains each in float32 and float64: a warm-up first (compilation excluded), then
+``epochs`` timed epochs, repeated for ``rounds`` rounds that interleave the two.  The table
+gives the median epoch's samples per second, the ratio to float32 and the final loss.  For
+W3 also the GFLOP/s fastbp reaches beside the GEMM peak of the BLAS it calls; then the
+latency of predicting one row, start-up time and the BLAS in use.
+
+Everything here is in the package.  The comparison with NumPy, scikit-learn, PyTorch, JAX
+and FANN on the same workloads runs from a checkout, ``python benchmarks/peers/compare.py``:
+it passes its implementations to :func:`run` as ``peers``.  That comparison and the asv
+suite (``benchmarks/common.py``) take the workload definitions from this module.
 
 OpenBLAS reads ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` at start-up; to compare both
 settings run the command twice, once under ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE``.
@@ -27,10 +30,12 @@ import time
 
 import numpy as np
 
-from . import _peers
 from .datasets import load_digits
 from .network import Network
 
+#: The workloads of this report, of the peer comparison (benchmarks/peers) and of the asv
+#: suite (benchmarks/common.py), in one place.  asv does not see a change here in a
+#: benchmark's version: changing a definition restarts the history of what measures it.
 WORKLOADS = {
     "W1": dict(name="W1", sizes=[64, 32, 10], hidden="tanh", optimizer="sgd",
                learning_rate=0.01, batch_size=1, epochs=10, samples=None),
@@ -72,6 +77,7 @@ def workload_init(wl, seed=42):
 
 
 def workload_network(wl, init, dtype=np.float32):
+    """A fresh network of a workload with the initial weights ``init``."""
     net = Network(wl["sizes"], hidden_activation=wl["hidden"], output="softmax",
                   dtype=dtype, seed=0)
     for W, b, (W0, b0) in zip(net.weights, net.biases, init):
@@ -80,8 +86,25 @@ def workload_network(wl, init, dtype=np.float32):
     return net
 
 
+def cross_entropy(params, X, Y, hidden, chunk=1024):
+    """Mean softmax cross-entropy of the MLP ``params`` ((W, b) pairs) over all of X, Y: one
+    NumPy forward pass (float64 log-softmax), the same for fastbp and every peer."""
+    total = 0.0
+    for s in range(0, X.shape[0], chunk):
+        h = X[s:s + chunk]
+        for W, b in params[:-1]:
+            z = h @ W + b
+            h = np.tanh(z) if hidden == "tanh" else np.maximum(z, 0)
+        z = (h @ params[-1][0] + params[-1][1]).astype(np.float64)
+        z -= z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        total -= float((Y[s:s + chunk] * logp).sum())
+    return total / X.shape[0]
+
+
 def run_fastbp(wl, X, Y, init, epochs, dtype=np.float32):
-    """fastbp on a workload, in the peers' result format."""
+    """fastbp on a workload: {"seconds" (per epoch), "samples_per_epoch", "final_loss",
+    "note"}, the result format of the peers."""
     fit = dict(batch_size=wl["batch_size"], optimizer=wl["optimizer"],
                learning_rate=wl["learning_rate"])
     warm = workload_network(wl, init, dtype)  # loads (or compiles) the kernels
@@ -91,7 +114,7 @@ def run_fastbp(wl, X, Y, init, epochs, dtype=np.float32):
     params = [(W.astype(np.float32), b.astype(np.float32))
               for W, b in zip(net.weights, net.biases)]
     return {"seconds": history.seconds, "samples_per_epoch": X.shape[0],
-            "final_loss": _peers.cross_entropy(params, X, Y, wl["hidden"]),
+            "final_loss": cross_entropy(params, X, Y, wl["hidden"]),
             "note": f"fastbp, {np.dtype(dtype).name}, one compiled call per epoch"}
 
 
@@ -111,46 +134,16 @@ def _per_call(fn, calls=2000, repeats=9):
     return statistics.median(times)
 
 
-def prediction_latency(peers, rounds=3):
-    """Seconds per call to predict one row with a 64-32-10 tanh/softmax network (median over
-    interleaved rounds)."""
+def prediction_latency(peers=None, peer_names=(), rounds=3):
+    """Seconds per call to predict one row with the W1 network (64-32-10 tanh/softmax),
+    median over interleaved rounds; with ``peers``, also their ``latency_calls``."""
     wl = WORKLOADS["W1"]
     init = workload_init(wl)
     x = workload_data(wl)[0][:1].copy()
-    net = workload_network(wl, init)
-    W = [w for w, _ in init]
-    b = [v for _, v in init]
-
-    def numpy_forward():
-        h = np.tanh(x @ W[0] + b[0])
-        z = h @ W[1] + b[1]
-        e = np.exp(z - z.max(axis=1, keepdims=True))
-        return e / e.sum(axis=1, keepdims=True)
-
-    predict = net.predict_proba
-    calls = {"fastbp": (lambda: predict(x), 2000), "numpy": (numpy_forward, 2000)}
-    if "torch" in peers and _peers.available("torch", "W1")[0]:
-        import torch
-        model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(),
-                                    torch.nn.Linear(32, 10), torch.nn.Softmax(dim=1))
-        xt = torch.from_numpy(x)
-
-        def torch_forward():
-            with torch.inference_mode():
-                return model(xt).numpy()
-
-        calls["torch"] = (torch_forward, 500)
-    if any(p.startswith("jax") for p in peers) and _peers.available("jax_step", "W1")[0]:
-        import jax
-        import jax.numpy as jnp
-        params = [(jnp.asarray(w), jnp.asarray(v)) for w, v in init]
-
-        @jax.jit
-        def jax_forward(params, x):
-            h = jnp.tanh(x @ params[0][0] + params[0][1])
-            return jax.nn.softmax(h @ params[1][0] + params[1][1], axis=1)
-
-        calls["jax"] = (lambda: np.asarray(jax_forward(params, x)), 500)
+    predict = workload_network(wl, init).predict_proba
+    calls = {"fastbp": (lambda: predict(x), 2000)}
+    if peers is not None:
+        calls.update(peers.latency_calls(x, init, peer_names))
     time.sleep(PAUSE)
     samples = {name: [] for name in calls}
     for _ in range(rounds):
@@ -162,9 +155,14 @@ def prediction_latency(peers, rounds=3):
 # --- BLAS peak ------------------------------------------------------------------------------
 _DOT = []
 
+#: timed GEMMs per peak measurement: a peak is the best of them, never a median (a busy
+#: machine slows some calls down, none up)
+GEMM_TRIES = 15
 
-def gemm_peak(dtype=np.float32, size=(512, 2048, 2048), repeats=15):
-    """GFLOP/s of the BLAS that fastbp's kernels call (Numba's np.dot: SciPy's BLAS)."""
+
+def gemm_peak(dtype=np.float32, size=(512, 2048, 2048), tries=GEMM_TRIES):
+    """GFLOP/s of the BLAS that fastbp's kernels call (Numba's np.dot: SciPy's BLAS): the
+    fastest of ``tries`` timed products."""
     if not _DOT:
         from numba import njit
 
@@ -180,11 +178,43 @@ def gemm_peak(dtype=np.float32, size=(512, 2048, 2048), repeats=15):
     c = np.empty((m, n), dtype)
     dot(a, b, c)
     times = []
-    for _ in range(repeats):
+    for _ in range(tries):
         t0 = time.perf_counter()
         dot(a, b, c)
         times.append(time.perf_counter() - t0)
-    return 2.0 * m * k * n / statistics.median(times) / 1e9
+    return 2.0 * m * k * n / min(times) / 1e9
+
+
+def gemm_report(rate, sizes, peaks):
+    """fastbp's GFLOP/s at ``rate`` samples/s on a network of ``sizes`` beside the BLAS's
+    GEMM peak, the best of the ``gemm_peak`` measurements ``peaks``: (report dict, line to
+    print).
+
+    fastbp cannot compute faster than the GEMM it calls, so a rate above the peak means the
+    peak was measured low (the machine was busy while it ran): that is said as a failed
+    measurement and no fraction of peak is given."""
+    peak = max(peaks)
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    n_weights = sum(a * b for a, b in pairs)
+    nominal = rate * 6 * n_weights / 1e9
+    # what the kernels really multiply: no delta for the input layer
+    actual = rate * (6 * n_weights - 2 * pairs[0][0] * pairs[0][1]) / 1e9
+    row = {"peak_gflops": peak, "peak_measurements": len(peaks),
+           "fastbp_gflops_nominal": nominal, "fastbp_gflops_actual": actual}
+    line = (f"fastbp {nominal:.0f} GFLOP/s counted as 6 FLOPs per weight per sample "
+            f"({actual:.0f} GFLOP/s actually computed: the input layer needs no delta); "
+            f"float32 GEMM peak of the BLAS it calls, the fastest of "
+            f"{len(peaks)} x {GEMM_TRIES} products timed after its rounds: {peak:.0f} GFLOP/s")
+    if actual <= peak:
+        row["fraction_of_peak"] = actual / peak
+        line += f", so {100 * actual / peak:.0f}% of peak"
+    else:
+        row["fraction_of_peak"] = None
+        row["peak_measurement_failed"] = True
+        line += (f". MEASUREMENT PROBLEM: fastbp cannot compute {actual:.0f} GFLOP/s on a "
+                 f"BLAS whose peak is {peak:.0f}, so the peak was measured low (a busy "
+                 f"machine?); no fraction of peak is given. Rerun on a quiet machine")
+    return row, line
 
 
 def blas_info():
@@ -213,9 +243,14 @@ def startup_seconds(code, repeats=5):
     return statistics.median(times)
 
 
-# --- the whole comparison -------------------------------------------------------------------
-def run(workloads=("W1", "W2", "W3"), peers=_peers.PEERS, epochs=None, float64=True,
-        latency=True, startup=True, rounds=3, out=print):
+# --- the whole report -----------------------------------------------------------------------
+def run(workloads=("W1", "W2", "W3"), epochs=None, float64=True, latency=True, startup=True,
+        rounds=3, out=print, peers=None, peer_names=()):
+    """Print the report; return it as a dict.
+
+    ``peers`` (optional): other implementations to time in the same rounds, a module with
+    the interface of ``benchmarks/peers`` in a checkout (``available``, ``run``,
+    ``latency_calls``, ``startup_imports``), and ``peer_names`` the ones to run."""
     env = {k: os.environ.get(k, "(unset)") for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     out(f"fastbp bench on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, numpy {np.__version__}")
@@ -237,11 +272,11 @@ def run(workloads=("W1", "W2", "W3"), peers=_peers.PEERS, epochs=None, float64=T
         for _ in range(rounds):
             # rounds interleave the implementations, so that a slow spell of a shared
             # machine does not land on one of them only
-            for impl in ["fastbp"] + (["fastbp float64"] if float64 else []) + list(peers):
+            for impl in ["fastbp"] + (["fastbp float64"] if float64 else []) + list(peer_names):
                 if impl in skipped:
                     continue
                 if impl not in ("fastbp", "fastbp float64"):
-                    ok, reason = _peers.available(impl, wl)
+                    ok, reason = peers.available(impl, wl)
                     if not ok:
                         out(f"  {impl:15s} skipped: {reason}")
                         skipped.add(impl)
@@ -253,8 +288,10 @@ def run(workloads=("W1", "W2", "W3"), peers=_peers.PEERS, epochs=None, float64=T
                     elif impl == "fastbp float64":
                         r = run_fastbp(wl, X, Y, init, n_epochs, np.float64)
                     else:
-                        r = _peers.run(impl, wl, X, Y, init, n_epochs)
+                        r = peers.run(impl, wl, X, Y, init, n_epochs)
                 except Exception as e:  # a broken peer install must not end the comparison
+                    if impl.startswith("fastbp"):
+                        raise
                     out(f"  {impl:15s} failed: {type(e).__name__}: {e}")
                     skipped.add(impl)
                     continue
@@ -269,32 +306,22 @@ def run(workloads=("W1", "W2", "W3"), peers=_peers.PEERS, epochs=None, float64=T
         out(f"  {'implementation':15s} {'samples/s':>12s} {'fastbp/this':>12s} "
             f"{'final loss':>11s}")
         rows = {}
-        for peer, r in results.items():
+        for impl, r in results.items():
             rate = _median_rate(r)
-            rows[peer] = {"samples_per_s": rate, "ratio": base / rate,
+            rows[impl] = {"samples_per_s": rate, "ratio": base / rate,
                           "final_loss": r["final_loss"], "note": r["note"]}
             loss = "n/a" if np.isnan(r["final_loss"]) else f"{r['final_loss']:.5f}"
-            out(f"  {peer:15s} {rate:12,.0f} {base / rate:12.2f} {loss:>11s}")
+            out(f"  {impl:15s} {rate:12,.0f} {base / rate:12.2f} {loss:>11s}")
         if peaks:
-            peak = statistics.median(peaks)
-            pairs = list(zip(wl["sizes"][:-1], wl["sizes"][1:]))
-            n_weights = sum(a * b for a, b in pairs)
-            nominal = base * 6 * n_weights / 1e9
-            # what the kernels really multiply: no delta for the input layer
-            actual = base * (6 * n_weights - 2 * pairs[0][0] * pairs[0][1]) / 1e9
-            rows["gemm"] = {"peak_gflops": peak, "fastbp_gflops_nominal": nominal,
-                            "fastbp_gflops_actual": actual}
-            out(f"  fastbp {nominal:.0f} GFLOP/s counted as 6 FLOPs per weight per sample "
-                f"({actual:.0f} GFLOP/s actually computed: the input layer needs no delta); "
-                f"float32 GEMM peak of the BLAS it calls, measured after each of its rounds: "
-                f"{peak:.0f} GFLOP/s, so {100 * actual / peak:.0f}% of peak")
+            rows["gemm"], line = gemm_report(base, wl["sizes"], peaks)
+            out("  " + line)
         report["workloads"][name] = rows
     if latency:
-        lat = prediction_latency(peers)
+        lat = prediction_latency(peers, peer_names)
         out("\nPredicting one row, 64-32-10 tanh/softmax (median per call):")
-        for peer, s in lat.items():
-            out(f"  {peer:15s} {s * 1e6:8.2f} us   fastbp is {s / lat['fastbp']:.1f}x faster"
-                if peer != "fastbp" else f"  {peer:15s} {s * 1e6:8.2f} us")
+        for impl, s in lat.items():
+            out(f"  {impl:15s} {s * 1e6:8.2f} us   fastbp is {s / lat['fastbp']:.1f}x faster"
+                if impl != "fastbp" else f"  {impl:15s} {s * 1e6:8.2f} us")
         report["latency_s"] = lat
     if startup:
         bare = startup_seconds("pass")
@@ -302,24 +329,36 @@ def run(workloads=("W1", "W2", "W3"), peers=_peers.PEERS, epochs=None, float64=T
         out(f"\nStart-up (warm kernel cache, median of 5 processes): bare Python {bare:.2f} s, "
             f"import fastbp + one W1 epoch {ours:.2f} s: +{ours - bare:.2f} s")
         report["startup_s"] = {"bare": bare, "fastbp_one_epoch": ours}
-        if "torch" in peers and _peers.available("torch", "W1")[0]:
-            torch_import = startup_seconds("import torch")
-            out(f"  (import torch alone: +{torch_import - bare:.2f} s)")
-            report["startup_s"]["torch_import"] = torch_import
+        if peers is not None:
+            for label, code in peers.startup_imports(peer_names).items():
+                seconds = startup_seconds(code)
+                out(f"  ({code} alone: +{seconds - bare:.2f} s)")
+                report["startup_s"][label] = seconds
     return report
 
 
-def main(args):
-    peers = _peers.PEERS if args.peers is None else tuple(args.peers.split(","))
-    for p in peers:
-        if p not in _peers.PEERS:
-            raise SystemExit(f"fastbp bench: unknown peer {p!r}; known: {', '.join(_peers.PEERS)}")
+def add_arguments(parser):
+    """The options of ``fastbp bench`` (also those of benchmarks/peers/compare.py)."""
+    parser.add_argument("--workloads", default="W1,W2,W3",
+                        help="comma-separated subset of W1,W2,W3")
+    parser.add_argument("--epochs", type=int, default=None, help="timed epochs per round")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds over all implementations (median over all their epochs)")
+    parser.add_argument("--no-float64", action="store_true", help="skip the float64 rows")
+    parser.add_argument("--no-latency", action="store_true", help="skip prediction latency")
+    parser.add_argument("--no-startup", action="store_true", help="skip the start-up timing")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+
+
+def main(args, peers=None, peer_names=()):
+    """Run the report for parsed ``args`` (see :func:`add_arguments`)."""
     workloads = tuple(args.workloads.split(","))
     for w in workloads:
         if w not in WORKLOADS:
             raise SystemExit(f"fastbp bench: unknown workload {w!r}; known: W1, W2, W3")
-    report = run(workloads, peers, epochs=args.epochs, float64=not args.no_float64,
-                 latency=not args.no_latency, startup=not args.no_startup, rounds=args.rounds)
+    report = run(workloads, epochs=args.epochs, float64=not args.no_float64,
+                 latency=not args.no_latency, startup=not args.no_startup, rounds=args.rounds,
+                 peers=peers, peer_names=peer_names)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1, default=float)

@@ -315,22 +315,16 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo)
 
-    p = sub.add_parser("bench", help="compare training speed with NumPy, scikit-learn, "
-                                     "PyTorch, JAX and FANN in one run",
-                       description="Train the same networks from the same start with fastbp "
-                                   "and every peer installed; print samples/s, ratios and "
-                                   "final losses, prediction latency and start-up time.")
-    p.add_argument("--workloads", default="W1,W2,W3", help="comma-separated subset of W1,W2,W3")
-    p.add_argument("--peers", default=None,
-                   help="comma-separated subset of numpy,sklearn,torch,jax_step,jax_scan,fann "
-                        "(default: all that are installed)")
-    p.add_argument("--epochs", type=int, default=None, help="timed epochs per round")
-    p.add_argument("--rounds", type=int, default=3,
-                   help="rounds over all implementations (median over all their epochs)")
-    p.add_argument("--no-float64", action="store_true", help="skip the float64 rows")
-    p.add_argument("--no-latency", action="store_true", help="skip prediction latency")
-    p.add_argument("--no-startup", action="store_true", help="skip the start-up timing")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p = sub.add_parser("bench", help="fastbp's own speed report: training samples/s, "
+                                     "prediction latency, start-up",
+                       description="Train the W1-W3 networks in float32 and float64 with "
+                                   "fastbp; print samples/s and final losses, the GEMM peak "
+                                   "of the BLAS it calls, prediction latency, start-up time. "
+                                   "The comparison with NumPy, scikit-learn, PyTorch, JAX and "
+                                   "FANN runs from a checkout: "
+                                   "python benchmarks/peers/compare.py")
+    from . import bench
+    bench.add_arguments(p)
     p.set_defaults(func=_bench)
     return parser
 

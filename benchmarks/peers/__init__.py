@@ -1,22 +1,26 @@
-"""Peer implementations for the fastbp training-throughput benchmark.
+"""Peer implementations for the peer comparison (``python benchmarks/peers/compare.py``).
 
 Every peer trains the same multilayer perceptron from the same initial weights
-on the same data and reports per-epoch wall time.  The module imports with
-NumPy only; torch, jax and scikit-learn are imported lazily inside the
-functions that use them, and the FANN peer compiles ``_fann_peer.c`` (next to
+on the same data and reports per-epoch wall time.  This folder is not part of the
+installed package: it runs from a checkout, next to an installed fastbp.  The module
+imports with NumPy and fastbp only; torch, jax and scikit-learn are imported lazily
+inside the functions that use them, and the FANN peer compiles ``fann_peer.c`` (next to
 this file) with gcc into a temporary directory on first use.
 
-Workloads (float32, mean softmax cross-entropy over each mini-batch):
+Workloads: ``fastbp.bench.WORKLOADS`` (float32, mean softmax cross-entropy over each
+mini-batch):
 
 * W1 "online":    64-32-10,         tanh, plain SGD, batch 1
 * W2 "minibatch": 784-256-128-10,   relu, Adam(0.9, 0.999, 1e-8), batch 64
 * W3 "wide":      784-2048-2048-10, relu, plain SGD, batch 512
 
-Interface::
+Interface (what ``fastbp.bench.run`` calls when given this module as ``peers``)::
 
     available(peer, workload) -> (ok, reason)
     run(peer, workload, X, Y, init, epochs) -> {"seconds", "samples_per_epoch",
                                                 "final_loss", "note"}
+    latency_calls(x, init, peers) -> {name: (predict one row, calls per sample)}
+    startup_imports(peers) -> {label: code whose start-up is timed beside fastbp's}
 
 ``available`` also accepts just the workload name ("W1"/"W2"/"W3").
 Each timed epoch includes that epoch's shuffle: numpy, torch and jax gather
@@ -24,7 +28,8 @@ the data by a permutation drawn from ``np.random.default_rng(0)`` (the same
 orders for all of them); sklearn and FANN shuffle internally, inside the timed
 call.  Compilation and warm-up (always on a copy of the weights) are untimed.
 ``final_loss`` is the mean cross-entropy over all of X, Y computed by one
-shared NumPy forward pass (float64 log-softmax) on the peer's final weights.
+shared NumPy forward pass (float64 log-softmax, ``fastbp.bench.cross_entropy``,
+the same as for fastbp's rows) on the peer's final weights.
 """
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ import time
 import warnings
 
 import numpy as np
+
+from fastbp.bench import cross_entropy
 
 PEERS = ("numpy", "sklearn", "torch", "jax_step", "jax_scan", "fann")
 
@@ -58,21 +65,6 @@ def _epoch_orders(n, epochs):
     """The shuffled sample order of every epoch (shared by numpy/torch/jax)."""
     rng = np.random.default_rng(_SEED)
     return [rng.permutation(n) for _ in range(epochs)]
-
-
-def cross_entropy(params, X, Y, hidden, chunk=1024):
-    """Mean softmax cross-entropy of the MLP ``params`` over all of X, Y."""
-    total = 0.0
-    for s in range(0, X.shape[0], chunk):
-        h = X[s:s + chunk]
-        for W, b in params[:-1]:
-            z = h @ W + b
-            h = np.tanh(z) if hidden == "tanh" else np.maximum(z, 0)
-        z = (h @ params[-1][0] + params[-1][1]).astype(np.float64)
-        z -= z.max(axis=1, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-        total -= float((Y[s:s + chunk] * logp).sum())
-    return total / X.shape[0]
 
 
 def _resolve_workload(workload):
@@ -141,6 +133,56 @@ def run(peer: str, workload: dict, X: np.ndarray, Y: np.ndarray,
     runner = {"numpy": _run_numpy, "sklearn": _run_sklearn, "torch": _run_torch,
               "jax_step": _run_jax_step, "jax_scan": _run_jax_scan, "fann": _run_fann}[peer]
     return runner(workload, X, Y, _copy_init(init), int(epochs))
+
+
+# --------------------------------------------------------------------------
+# prediction latency and start-up, beside fastbp's
+# --------------------------------------------------------------------------
+def latency_calls(x, init, peers=PEERS):
+    """Callables that predict the row ``x`` (1, 64) with the W1 network (64-32-10
+    tanh/softmax, weights ``init``), with the number of calls per timing sample: a NumPy
+    forward pass always; PyTorch and a jitted JAX function when among ``peers`` and
+    installed."""
+    W = [w for w, _ in init]
+    b = [v for _, v in init]
+
+    def numpy_forward():
+        h = np.tanh(x @ W[0] + b[0])
+        z = h @ W[1] + b[1]
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    calls = {"numpy": (numpy_forward, 2000)}
+    if "torch" in peers and available("torch", "W1")[0]:
+        import torch
+        model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.Tanh(),
+                                    torch.nn.Linear(32, 10), torch.nn.Softmax(dim=1))
+        xt = torch.from_numpy(x)
+
+        def torch_forward():
+            with torch.inference_mode():
+                return model(xt).numpy()
+
+        calls["torch"] = (torch_forward, 500)
+    if any(p.startswith("jax") for p in peers) and available("jax_step", "W1")[0]:
+        import jax
+        import jax.numpy as jnp
+        params = [(jnp.asarray(w), jnp.asarray(v)) for w, v in init]
+
+        @jax.jit
+        def jax_forward(params, x):
+            h = jnp.tanh(x @ params[0][0] + params[0][1])
+            return jax.nn.softmax(h @ params[1][0] + params[1][1], axis=1)
+
+        calls["jax"] = (lambda: np.asarray(jax_forward(params, x)), 500)
+    return calls
+
+
+def startup_imports(peers=PEERS):
+    """Code whose start-up time is reported beside fastbp's: importing PyTorch."""
+    if "torch" in peers and available("torch", "W1")[0]:
+        return {"torch_import": "import torch"}
+    return {}
 
 
 def _result(seconds, samples, final_loss, note):
@@ -381,8 +423,16 @@ def _jax_params(params):
     return tuple((jnp.array(W), jnp.array(b)) for W, b in params)
 
 
-def _jax_final(params):
-    return [(np.asarray(W, np.float32), np.asarray(b, np.float32)) for W, b in params]
+def _jax_result(wl, X, Y, params, seconds, trained, how):
+    """The result of a jax peer that trained ``trained`` samples per epoch (whole batches
+    only) to ``params``; ``how`` describes the way it ran."""
+    import jax
+
+    final = [(np.asarray(W, np.float32), np.asarray(b, np.float32)) for W, b in params]
+    dropped = X.shape[0] - trained
+    return _result(seconds, trained, cross_entropy(final, X, Y, wl["hidden"]),
+                   f"jax {jax.__version__} ({jax.default_backend()}); {how}; "
+                   f"{'no partial batch' if not dropped else f'{dropped} samples dropped per epoch'}")
 
 
 # --------------------------------------------------------------------------
@@ -417,12 +467,9 @@ def _run_jax_step(wl, X, Y, params, epochs):
                 p, opt = step(p, opt, Xs[s:s + bs], Ys[s:s + bs])
             jax.block_until_ready(p)
             seconds.append(time.perf_counter() - t0)
-    final = _jax_final(p)
-    dropped = n - nb * bs
-    return _result(seconds, nb * bs, cross_entropy(final, X, Y, wl["hidden"]),
-                   f"jax {jax.__version__} ({jax.default_backend()}); jit step with "
-                   f"donate_argnums=(0, 1), one call per batch on numpy slices; "
-                   f"{'no partial batch' if not dropped else f'{dropped} samples dropped per epoch'}")
+    return _jax_result(wl, X, Y, p, seconds, nb * bs,
+                       "jit step with donate_argnums=(0, 1), one call per batch on numpy "
+                       "slices")
 
 
 # --------------------------------------------------------------------------
@@ -467,13 +514,9 @@ def _run_jax_scan(wl, X, Y, params, epochs):
             p, opt = run_epoch(p, opt, Xd, Yd, perm.astype(np.int32))
             jax.block_until_ready(p)
             seconds.append(time.perf_counter() - t0)
-    final = _jax_final(p)
-    dropped = n - nb * bs
-    return _result(seconds, nb * bs, cross_entropy(final, X, Y, wl["hidden"]),
-                   f"jax {jax.__version__} ({jax.default_backend()}); one jit(lax.scan) "
-                   f"per epoch, data resident on device, shuffled inside the jitted "
-                   f"function by a host permutation (timed); "
-                   f"{'no partial batch' if not dropped else f'{dropped} samples dropped per epoch'}")
+    return _jax_result(wl, X, Y, p, seconds, nb * bs,
+                       "one jit(lax.scan) per epoch, data resident on device, shuffled "
+                       "inside the jitted function by a host permutation (timed)")
 
 
 # --------------------------------------------------------------------------
@@ -483,10 +526,10 @@ _FANN_CACHE: dict = {}
 
 
 def _fann_binary():
-    """Compile _fann_peer.c once per process; return (path or None, reason)."""
+    """Compile fann_peer.c once per process; return (path or None, reason)."""
     if "result" in _FANN_CACHE:
         return _FANN_CACHE["result"]
-    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_fann_peer.c")
+    src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fann_peer.c")
     cc = shutil.which("gcc") or shutil.which("cc")
     if not os.path.exists(src):
         result = (None, f"FANN peer source missing: {src}")

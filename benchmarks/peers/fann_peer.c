@@ -1,7 +1,8 @@
 /*
- * FANN peer for the fastbp throughput benchmark (see fastbp/_peers.py).
+ * FANN peer for the fastbp peer comparison (see benchmarks/peers/__init__.py).
  *
- * Compiled at run time by _peers.py:  gcc -O2 _fann_peer.c -lfloatfann -lm
+ * Compiled by benchmarks/peers/__init__.py when the comparison first runs it, into a
+ * temporary directory:  gcc -O2 fann_peer.c -lfloatfann -lm
  *
  * Usage:
  *   fann_peer DATA.train W_IN.f32 W_OUT.f32 EPOCHS LEARNING_RATE N0 N1 ... NL
@@ -16,7 +17,7 @@
  * (= tanh), output FANN_SIGMOID with steepness 0.5 (= logistic 1/(1+e^-x)),
  * FANN_TRAIN_INCREMENTAL (per-sample SGD), momentum 0, FANN_ERRORFUNC_LINEAR.
  *
- * Output on stdout (one record per line, parsed by _peers.py):
+ * Output on stdout (one record per line, parsed by benchmarks/peers/__init__.py):
  *   init_mse <mse>                 fann_test_data before training
  *   epoch <i> <seconds> <mse>      per timed epoch (shuffle + fann_train_epoch)
  *   final_mse <mse>                fann_test_data after training
