@@ -14,11 +14,11 @@ from fastbp.kernels import mean_loss, network_arrays
 
 
 @njit(cache=True)
-def evolve(X, Y, params, spec, loss, generations, offspring, sigma, seed):
+def evolve(X, Y, params, buffers, spec, loss, generations, offspring, sigma, seed):
     """Mutate the parent, keep the best child if it beats the parent (all in nopython)."""
     np.random.seed(seed)
     parent = params.copy()
-    best = mean_loss(X, Y, parent, spec, loss)
+    best = mean_loss(X, Y, parent, buffers, spec, loss)
     child = np.empty_like(parent)
     for _ in range(generations):
         best_child = parent.copy()
@@ -26,7 +26,7 @@ def evolve(X, Y, params, spec, loss, generations, offspring, sigma, seed):
         for _ in range(offspring):
             for i in range(parent.shape[0]):
                 child[i] = parent[i] + sigma * np.random.standard_normal()
-            value = mean_loss(X, Y, child, spec, loss)
+            value = mean_loss(X, Y, child, buffers, spec, loss)
             if value < best_child_loss:
                 best_child_loss = value
                 best_child[:] = child
@@ -42,10 +42,10 @@ def main():
     y = ((X[:, 0] * X[:, 1]) > 0).astype(np.int64)  # XOR-like quadrants
     Y = np.eye(2)[y]
     net = fastbp.Network([2, 8, 2], hidden_activation="tanh", dtype=np.float64, seed=0)
-    params, spec, loss = network_arrays(net)
-    start = mean_loss(X, Y, params, spec, loss)
+    params, buffers, spec, loss = network_arrays(net)
+    start = mean_loss(X, Y, params, buffers, spec, loss)
     t0 = time.perf_counter()
-    best_params, best = evolve(X, Y, params, spec, loss, 300, 50, 0.05, 0)
+    best_params, best = evolve(X, Y, params, buffers, spec, loss, 300, 50, 0.05, 0)
     seconds = time.perf_counter() - t0
     evaluations = 300 * 50
     net.params = best_params

@@ -183,7 +183,8 @@ def _train(args):
         X = (X - mean) / scale
         meta["standardize"] = {"mean": mean.tolist(), "scale": scale.tolist()}
     net = Network([X.shape[1]] + hidden + [n_out], hidden_activation=args.activation,
-                  output=output, dtype=args.dtype, seed=args.seed)
+                  output=output, dtype=args.dtype, seed=args.seed,
+                  normalization=args.normalization)
     net.metadata = meta
     print(f"fastbp train: {args.data}: {X.shape[0]} samples, {X.shape[1]} features, "
           f"{meta['task']}" + (f" ({n_out} classes)" if output == "softmax" else ""),
@@ -207,7 +208,7 @@ def _train(args):
 
 
 def _predict(args):
-    from .io import load
+    from .loading import load
     net = load(args.model)
     from .network import Network
     if not isinstance(net, Network):
@@ -262,6 +263,7 @@ def _bench(args):
 
 
 def build_parser():
+    from .registry import ACTIVATIONS, OPTIMIZERS
     parser = argparse.ArgumentParser(
         prog="fastbp", description="Backpropagation for dense neural networks at C speed.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -276,10 +278,10 @@ def build_parser():
                    help="default: classification for non-numeric or few integer targets "
                         "(one-hot targets in FANN files), regression otherwise")
     p.add_argument("--hidden", default="32", help="hidden layer sizes, e.g. 64,32")
-    p.add_argument("--activation", default="relu",
-                   choices=["identity", "logistic", "sigmoid", "tanh", "relu", "leaky_relu"])
-    p.add_argument("--optimizer", default="adam",
-                   choices=["sgd", "adam", "adamw", "rmsprop", "rprop", "lbfgs"])
+    p.add_argument("--activation", default="relu", choices=ACTIVATIONS.choices(hidden=True))
+    p.add_argument("--normalization", choices=["batch", "layer"], default=None,
+                   help="normalize every hidden layer (batch norm needs --batch-size >= 2)")
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS.names())
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=32)

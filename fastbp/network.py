@@ -98,7 +98,7 @@ class Network:
             raise TypeError("layer_sizes must be a sequence such as [64, 32, 10] (ints or "
                             "layer objects)") from None
         if len(entries) < 2:
-            raise ValueError("layer_sizes needs at least an input size and an output layer")
+            raise ValueError("layer_sizes needs at least an input and an output layer")
         first = entries[0]
         if isinstance(first, Dense):
             raise TypeError("the first entry of layer_sizes is the number of inputs, an int")

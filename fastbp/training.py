@@ -362,10 +362,14 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     n_total = int(sum(reducer.gather(n_local)))
     if n_total == 0:
         raise ValueError("no training rows on any rank")
-    rows = n_local if opt.full_batch else min(batch_size, max(n_local, 1))
+    # rows per step: under MPI every rank counts steps of batch_size rows (a rank whose shard
+    # is used up, or empty, contributes nothing to a step)
+    rows = n_local if opt.full_batch else (batch_size if reducer.size > 1
+                                           else min(batch_size, n_local))
     net._check_training_rows(min(batch_size, n_total) if not opt.full_batch else n_total)
 
-    reducer.start(net, {"layout": net.layout.spec.tolist(), "loss": net.loss,
+    reducer.start(net, {"layer_sizes": list(net.sizes), "layers": net.layout.spec.tolist(),
+                        "loss": net.loss,
                         "dtype": net.dtype.name,
                         "optimizer": [opt.name, sorted(opt.get_params().items())],
                         "batch_size": batch_size, "epochs": epochs, "alpha": alpha,
@@ -415,7 +419,7 @@ class _Trainer:
         if opt.full_batch:
             ws_rows = max(n, 1) if net.layout.has_batch_norm else min(max(n, 1), CHUNK_ROWS)
         else:
-            ws_rows = max(rows, 1)
+            ws_rows = max(min(rows, n), 1)
         self.ws = Workspace(net.layout, ws_rows, net.dtype, dropout=rates.size > 0,
                             n_inputs=net.n_inputs, n_outputs=net.n_outputs)
         # [gradient sum | loss sum | weight sum | rows]: what a step reduces across ranks

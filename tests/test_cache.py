@@ -19,7 +19,7 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     import numba
     import fastbp
-    from fastbp.kernels import training
+    from fastbp.kernels import epoch as training
 
     rng = np.random.default_rng(0)
     X = rng.random((300, 64)).astype(np.float32)
@@ -54,12 +54,13 @@ def test_a_fresh_process_reuses_the_cached_kernels():
 def test_the_probe_agrees_with_numba():
     """fastbp decides ``cache=`` by asking Numba's locator search; it must name the very
     directories the kernels' dispatchers use."""
-    from fastbp.kernels import activations, training
+    from fastbp.kernels import activations
+    from fastbp.kernels import epoch as training
     from fastbp._config import JIT
     if not JIT["cache"]:
         pytest.skip("no writable kernel cache in this environment")
     used = {pathlib.Path(d._cache.cache_path) for d in (training.train_epoch,
-                                                        activations.activation_value)}
+                                                        activations.value)}
     assert used <= set(_cache.cache_directories())
 
 

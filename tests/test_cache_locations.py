@@ -15,20 +15,20 @@ import pytest
 
 import fastbp
 
-LAYERS = {  # a kernel subpackage, as other developers add them
+LAYERS = {  # a kernel subpackage, beside the real ones
     "__init__.py": "",
     "consts.py": "FACTOR = 2.0\n",
     "dense.py": textwrap.dedent("""
         from numba import njit
 
         from ..._config import JIT
-        from ..activations import activation_value
+        from ..activations import value
         from .consts import FACTOR
 
 
         @njit(**JIT)
         def dense(z, code):
-            return FACTOR * activation_value(z, code)
+            return FACTOR * value(z, code)
     """),
 }
 
@@ -36,9 +36,9 @@ PROBE = textwrap.dedent("""
     import json
     import fastbp
     from fastbp.kernels import activations, codes
-    from fastbp.kernels.layers import dense
+    from fastbp.kernels.probe import dense
 
-    kernels = {"activation_value": activations.activation_value, "dense": dense.dense}
+    kernels = {"value": activations.value, "dense": dense.dense}
     values = {name: k(-1.0, codes.LEAKY_RELU) for name, k in kernels.items()}
     print(json.dumps({
         "file": fastbp.__file__,
@@ -50,11 +50,11 @@ PROBE = textwrap.dedent("""
 
 
 def copy_package(tmp_path):
-    """``fastbp/`` (without caches) plus a ``kernels/layers`` subpackage under tmp/site."""
+    """``fastbp/`` (without caches) plus a ``kernels/probe`` subpackage under tmp/site."""
     site = tmp_path / "site"
     shutil.copytree(pathlib.Path(fastbp.__file__).parent, site / "fastbp",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    layers = site / "fastbp" / "kernels" / "layers"
+    layers = site / "fastbp" / "kernels" / "probe"
     layers.mkdir()
     for name, text in LAYERS.items():
         (layers / name).write_text(text)
@@ -104,24 +104,26 @@ def test_edited_kernel_sources_are_never_served_from_the_cache(tmp_path, where):
     env = environment(site, **extra)
 
     first = run(site, env)
-    assert first["values"] == {"activation_value": -0.01, "dense": -0.02}
+    assert first["values"] == {"value": -0.01, "dense": -0.02}
     assert all(n >= 1 for n in first["misses"].values())
     stored = sorted(expected.rglob("*.nbi"))
-    assert {p.name.split(".")[1].split("-")[0] for p in stored} >= {"activation_value", "dense"}
+    assert {p.name.split(".")[1].split("-")[0] for p in stored} >= {"value", "dense"}
 
     again = run(site, env)  # unchanged sources: loaded, not compiled
     assert again["values"] == first["values"]
-    assert again["misses"] == {"activation_value": 0, "dense": 0}, again
+    assert again["misses"] == {"value": 0, "dense": 0}, again
     assert all(n >= 1 for n in again["hits"].values()), again
 
     # a constant in a module the cached kernels only call: Numba alone would not notice
-    edit(kernels / "codes.py", "LEAKY_SLOPE = 0.01", "LEAKY_SLOPE = 0.25")
-    assert run(site, env)["values"] == {"activation_value": -0.25, "dense": -0.5}
+    edit(kernels.parent / "registry.py", "LEAKY_SLOPE = 0.01", "LEAKY_SLOPE = 0.25")
+    assert run(site, env)["values"] == {"value": -0.25, "dense": -0.5}
     # the same in a subpackage module, for a kernel cached in that subpackage's directory
-    edit(kernels / "layers" / "consts.py", "FACTOR = 2.0", "FACTOR = 3.0")
-    assert run(site, env)["values"] == {"activation_value": -0.25, "dense": -0.75}
-    # the digest is kept with each cache directory: kernels/ and kernels/layers/
-    assert len(list(expected.rglob("fastbp-kernels.sha256"))) == 2
+    edit(kernels / "probe" / "consts.py", "FACTOR = 2.0", "FACTOR = 3.0")
+    assert run(site, env)["values"] == {"value": -0.25, "dense": -0.75}
+    # the digest is kept with each cache directory: one per kernel source directory
+    # (kernels/, kernels/layers/, kernels/probe/)
+    assert len(list(expected.rglob("fastbp-kernels.sha256"))) == len(
+        {p.parent for p in kernels.rglob("*.py")})
 
 
 def test_processes_starting_together_after_an_edit_all_get_the_new_code(tmp_path):
@@ -130,7 +132,7 @@ def test_processes_starting_together_after_an_edit_all_get_the_new_code(tmp_path
     env = environment(site, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"),
                       XDG_CACHE_HOME=str(tmp_path / "xdg"))
     run(site, env)
-    edit(site / "fastbp" / "kernels" / "codes.py", "LEAKY_SLOPE = 0.01", "LEAKY_SLOPE = 0.25")
+    edit(site / "fastbp" / "registry.py", "LEAKY_SLOPE = 0.01", "LEAKY_SLOPE = 0.25")
     procs = [subprocess.Popen([sys.executable, "-c", PROBE], env=env, cwd=site,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(4)]
@@ -138,8 +140,8 @@ def test_processes_starting_together_after_an_edit_all_get_the_new_code(tmp_path
         out, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
         values = json.loads(out.strip().splitlines()[-1])["values"]
-        assert values == {"activation_value": -0.25, "dense": -0.5}
-    assert run(site, env)["values"] == {"activation_value": -0.25, "dense": -0.5}
+        assert values == {"value": -0.25, "dense": -0.5}
+    assert run(site, env)["values"] == {"value": -0.25, "dense": -0.5}
 
 
 # -- no writable cache anywhere ------------------------------------------------------------

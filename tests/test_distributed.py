@@ -54,6 +54,31 @@ def test_two_ranks_match_one_rank_on_whole_batches(tmp_path, case, opt):
     assert np.abs(np.load(out) - net.params).max() < 1e-12  # in fact to rounding
 
 
+@pytest.mark.parametrize("case", ["options", "empty_shard"])
+def test_two_ranks_match_one_rank_with_every_option(tmp_path, case):
+    """Layer norm, dropout, sample weights, L2, clipping, a schedule, a callback,
+    validation split over the ranks and early stopping with restore_best; or one rank with
+    no rows at all.  Two ranks end where one rank does."""
+    import mpi_cases as job
+    out = tmp_path / "result.npz"
+    result, _ = mpirun(case, out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    got = np.load(out)
+    X, y, kw = job.options_case()
+    net = job.options_network()
+    seen = []
+    kw["batch_size"] = 16
+    history = net.fit(X, y, sample_weight=kw.pop("sw"),
+                      callbacks=[lambda n, logs: seen.append(logs["epoch"]) or
+                                 logs["epoch"] >= 7], **kw)
+    assert str(got["stop"]) == history.stop_reason and int(got["best"]) == history.best_epoch
+    assert list(got["seen"]) == seen
+    np.testing.assert_allclose(got["loss"], history.loss, rtol=1e-12)
+    np.testing.assert_allclose(got["val_loss"], history.val_loss, rtol=1e-12)
+    np.testing.assert_allclose(got["lr"], history.learning_rate, rtol=0)
+    assert np.abs(got["params"] - net.params).max() < 1e-12
+
+
 def test_disagreeing_ranks_fail_at_start_with_a_clear_error(tmp_path):
     result, seconds = mpirun("disagree", tmp_path / "x")
     assert result.returncode != 0

@@ -63,8 +63,8 @@ def test_nan_in_y(data):
 
 
 def test_unknown_activation():
-    with pytest.raises(ValueError, match="unknown activation 'swish'.*choose one of"):
-        fastbp.Network([4, 5, 3], hidden_activation="swish")
+    with pytest.raises(ValueError, match="unknown activation 'mish'.*choose one of"):
+        fastbp.Network([4, 5, 3], hidden_activation="mish")
     with pytest.raises(ValueError, match="unknown output activation"):
         fastbp.Network([4, 5, 3], output="sotfmax")
 
