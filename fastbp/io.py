@@ -19,15 +19,26 @@ Format (version 1).  A NumPy ``.npz`` archive (a zip file) with exactly these me
     the optimizer's (slots, n_params) state, of ``dtype``.
 
 Writing goes to a temporary file in the same directory, is fsynced, then renamed over the
-target, so a crash leaves the previous file intact.  Loading uses ``allow_pickle=False``,
-checks every field, the shapes and the checksum, and raises :class:`ModelFileError` for a
-truncated, corrupt, foreign, tampered-with or newer-version file.  (The checksum detects
-damage and edits; it is not a signature against a deliberate forger who rewrites it too.)
+target, so a crash leaves the previous file intact.
+
+Loading reads the zip members with :mod:`zipfile` and their ``.npy`` headers with
+``numpy.lib.format`` (never pickle, never object arrays).  Before anything is inflated or
+allocated, the sizes the file declares -- the zip directory's member sizes, each ``.npy``
+header's dtype and shape, the JSON header's layer sizes and ``n_params`` -- must agree with
+each other and with the file's size (deflated members may inflate to at most
+``_MAX_INFLATION`` times the file size; the header member is at most 1 MiB, its JSON nested
+at most 64 deep, with bounded numbers and no NaN/Infinity), and no member is read beyond its
+declared size, so memory stays proportional to the file's real size.  Every field, the
+checksum, and the finiteness of the parameters and optimizer state are checked too.  Any
+truncated, corrupt, foreign, tampered-with, hostile or newer-version file raises
+:class:`ModelFileError` naming the file and the problem.  (The checksum detects damage and
+edits; it is not a signature against a deliberate forger who rewrites it too.)
 """
 import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import zipfile
 
@@ -123,67 +134,219 @@ def _fail(path, why):
     raise ModelFileError(f"{os.fspath(path)}: {why}")
 
 
-def read_model_file(path):
-    """(header, params, optimizer_state or None) of a model file, every field validated."""
+# --- loading ---------------------------------------------------------------------------------
+# Nothing is inflated or allocated before the sizes the file declares (zip directory, .npy
+# headers, the JSON header's layer sizes and n_params) agree with each other and with the
+# file's size, so memory stays proportional to the file's real size.
+#: largest header member (the JSON plus its .npy header)
+_HEADER_MAX_BYTES = 1 << 20
+#: deepest nesting of JSON arrays/objects in the header
+_JSON_MAX_DEPTH = 64
+#: longest integer / float literal in the header
+_JSON_MAX_INT_DIGITS = 40
+_JSON_MAX_FLOAT_CHARS = 64
+#: deflated members (np.savez_compressed) may hold at most this many times the file's size
+_MAX_INFLATION = 16
+#: largest optimizer step count: far beyond any training run, and safe in the int64 counter
+_MAX_STEPS = 2 ** 53
+_READ_CHUNK = 1 << 20
+_JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"?')  # linear even when unterminated
+
+
+class _Malformed(Exception):
+    """A problem found in a model file (read_model_file adds the file's name)."""
+
+
+def _check_directory(zf, file_size):
+    """The archive's members, checked from the zip directory alone (before reading any)."""
+    infos = zf.infolist()
+    names = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
+    if "header" not in names:
+        raise _Malformed("not a fastbp model file (no header)")
+    unknown = set(names) - _MEMBERS
+    if unknown:
+        raise _Malformed(f"not a fastbp model file (unexpected members {sorted(unknown)})")
+    if len(set(names)) != len(names):
+        raise _Malformed("corrupt: a member appears twice in the zip directory")
+    for info in infos:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise _Malformed(f"member {info.filename} uses compression method "
+                             f"{info.compress_type}; only stored and deflated are read")
+        if info.flag_bits & 0x1:
+            raise _Malformed(f"member {info.filename} is encrypted")
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise _Malformed(f"corrupt zip directory: stored member {info.filename} has "
+                             f"{info.compress_size} bytes but declares {info.file_size}")
+    stored = sum(i.compress_size for i in infos)
+    if stored > file_size:
+        raise _Malformed(f"truncated or corrupt: the members take {stored} bytes, the file "
+                         f"has {file_size}")
+    inflated = sum(i.file_size for i in infos)
+    if inflated > _MAX_INFLATION * file_size:
+        raise _Malformed(f"the members declare {inflated} bytes, more than {_MAX_INFLATION} "
+                         f"times the file's {file_size} (a zip bomb?)")
+    return set(names)
+
+
+def _shape_fits(shape, expected):
+    """``expected``: one entry per axis, an int, a tuple of allowed ints, or None (any)."""
+    return len(shape) == len(expected) and all(
+        e is None or (shape_n in e if isinstance(e, tuple) else shape_n == e)
+        for shape_n, e in zip(shape, expected))
+
+
+def _read_member(zf, name, expected_dtype, expected_shape, max_bytes):
+    """The array ``name`` of the archive, read from its .npy member without pickle and
+    without reading more than the member declares: its .npy header must give
+    ``expected_dtype`` and a shape fitting ``expected_shape`` (see ``_shape_fits``), and
+    header plus data must fill the member's declared size, at most ``max_bytes``."""
+    info = zf.getinfo(name + ".npy")
+    if info.file_size > max_bytes:
+        raise _Malformed(f"member {name} declares {info.file_size} bytes, more than the "
+                         f"{max_bytes} it may have")
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise _Malformed(f"member {name} has .npy format version {version}")
+        expected_dtype = np.dtype(expected_dtype)
+        if dtype != expected_dtype or not _shape_fits(shape, expected_shape):
+            raise _Malformed(f"{name} is {dtype} of shape {shape}, expected {expected_dtype} "
+                             f"of shape {tuple(expected_shape)}")
+        if fortran_order and len(shape) > 1:
+            raise _Malformed(f"{name} is stored in Fortran order")
+        count = 1
+        for n in shape:
+            count *= n
+        nbytes = count * dtype.itemsize
+        if f.tell() + nbytes != info.file_size:
+            raise _Malformed(f"{name}'s .npy header describes {nbytes} bytes of data, the zip "
+                             f"directory {info.file_size - f.tell()}")
+        array = np.empty(count, dtype=dtype)
+        buffer = memoryview(array).cast("B")
+        done = 0
+        while done < nbytes:  # the zip layer checks the CRC when the last byte is read
+            chunk = f.read(min(nbytes - done, _READ_CHUNK))
+            if not chunk:
+                raise _Malformed(f"{name} is truncated")
+            buffer[done:done + len(chunk)] = chunk
+            done += len(chunk)
+    return array.reshape(shape)
+
+
+def _json_int(text):
+    if len(text.lstrip("-")) > _JSON_MAX_INT_DIGITS:
+        raise _Malformed(f"header holds an integer of {len(text)} digits")
+    return int(text)
+
+
+def _json_float(text):
+    value = float(text) if len(text) <= _JSON_MAX_FLOAT_CHARS else float("inf")
+    if not np.isfinite(value):
+        raise _Malformed(f"header holds a number out of range ({text[:20]}...)")
+    return value
+
+
+def _json_constant(name):
+    raise _Malformed(f"header holds {name}, which is not JSON")
+
+
+def _parse_header(raw):
+    """The header member's JSON object, parsed with bounded depth and number sizes."""
     try:
-        archive = np.load(path, allow_pickle=False)
-    except FileNotFoundError:
-        raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
-        _fail(path, f"not a fastbp model file, or truncated/corrupt ({type(e).__name__}: {e})")
-    if not isinstance(archive, np.lib.npyio.NpzFile):
-        _fail(path, "not a fastbp model file (a plain .npy array, not an .npz archive)")
-    with archive:
-        members = set(archive.files)
-        if "header" not in members:
-            _fail(path, "not a fastbp model file (no header)")
-        unknown = members - _MEMBERS
-        if unknown:
-            _fail(path, f"not a fastbp model file (unexpected members {sorted(unknown)})")
-        try:
-            raw = archive["header"]
-            params = archive["params"] if "params" in members else None
-            state = archive["optimizer_state"] if "optimizer_state" in members else None
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
-            _fail(path, f"truncated or corrupt ({type(e).__name__}: {e})")
-    if raw.dtype != np.uint8 or raw.ndim != 1:
-        _fail(path, "not a fastbp model file (header is not UTF-8 JSON bytes)")
+        text = raw.tobytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _Malformed(f"corrupt header ({e})") from None
+    brackets = np.frombuffer(_JSON_STRING.sub("", text).encode("utf-8"), dtype=np.uint8)
+    steps = np.isin(brackets, (ord("["), ord("{"))).astype(np.int64)
+    steps -= np.isin(brackets, (ord("]"), ord("}")))
+    if np.cumsum(steps).max(initial=0) > _JSON_MAX_DEPTH:
+        raise _Malformed(f"corrupt header (JSON nested deeper than {_JSON_MAX_DEPTH})")
     try:
-        header = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        _fail(path, f"corrupt header ({e})")
+        header = json.loads(text, parse_int=_json_int, parse_float=_json_float,
+                            parse_constant=_json_constant)
+    except json.JSONDecodeError as e:
+        raise _Malformed(f"corrupt header ({e})") from None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        _fail(path, "not a fastbp model file (wrong format tag)")
+        raise _Malformed("not a fastbp model file (wrong format tag)")
+    return header
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_header(header):
+    """Every field read_model_file's callers rely on, before any array is read."""
     version = header.get("version")
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        _fail(path, f"invalid format version {version!r}")
+    if not _is_int(version) or version < 1:
+        raise _Malformed(f"invalid format version {version!r}")
     if version > VERSION:
-        _fail(path, f"written by a newer fastbp (format version {version}); this fastbp "
-                    f"reads format version {VERSION} and older: upgrade fastbp")
+        raise _Malformed(f"written by a newer fastbp (format version {version}); this fastbp "
+                         f"reads format version {VERSION} and older: upgrade fastbp")
     for key, kind in (("kind", str), ("layer_sizes", list), ("activations", list),
                       ("loss", str), ("dtype", str), ("n_params", int), ("checksum", str)):
         if not isinstance(header.get(key), kind) or isinstance(header.get(key), bool):
-            _fail(path, f"header field {key!r} is missing or not a {kind.__name__}")
+            raise _Malformed(f"header field {key!r} is missing or not a {kind.__name__}")
     if header["dtype"] not in ("float32", "float64"):
-        _fail(path, f"dtype {header['dtype']!r} is not float32 or float64")
-    if params is None:
-        _fail(path, "no parameter vector")
-    if params.dtype != np.dtype(header["dtype"]) or params.ndim != 1:
-        _fail(path, f"params are {params.dtype} with shape {params.shape}, the header says "
-                    f"1-D {header['dtype']}")
-    if params.shape[0] != header["n_params"]:
-        _fail(path, f"params has {params.shape[0]} values, the header says "
-                    f"{header['n_params']}")
-    if (header.get("optimizer") is None) != (state is None):
-        _fail(path, "optimizer state and optimizer header do not go together")
-    if state is not None and (state.dtype != params.dtype or state.ndim != 2
-                              or state.shape[1] not in (0, params.shape[0])):
-        _fail(path, f"optimizer_state has shape {state.shape} and dtype {state.dtype}, "
-                    f"which does not fit {params.shape[0]} {params.dtype} parameters")
+        raise _Malformed(f"dtype {header['dtype']!r} is not float32 or float64")
+    sizes = header["layer_sizes"]
+    if len(sizes) < 2 or not all(_is_int(s) and s >= 1 for s in sizes):
+        raise _Malformed(f"layer sizes {sizes} are not two or more positive integers")
+    # the dense layout's size (fastbp.layout), computed without allocating anything
+    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    if n_params != header["n_params"]:
+        raise _Malformed(f"layer sizes {sizes} need {n_params} parameters, the header says "
+                         f"{header['n_params']}")
+    opt = header.get("optimizer")
+    if opt is not None:
+        if not (isinstance(opt, dict) and isinstance(opt.get("name"), str)
+                and isinstance(opt.get("params", {}), dict)):
+            raise _Malformed(f"invalid optimizer description {opt!r}")
+        t = opt.get("t", 0)
+        if not _is_int(t) or not 0 <= t <= _MAX_STEPS:
+            raise _Malformed(f"invalid optimizer step count {t!r}")
+
+
+def read_model_file(path):
+    """(header, params, optimizer_state or None) of a model file, every field validated."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        raise
+    except OSError as e:
+        _fail(path, f"cannot be read ({type(e).__name__}: {e})")
+    try:
+        with f, zipfile.ZipFile(f) as zf:
+            file_size = os.fstat(f.fileno()).st_size
+            members = _check_directory(zf, file_size)
+            header = _parse_header(_read_member(zf, "header", np.uint8, (None,),
+                                                _HEADER_MAX_BYTES))
+            _check_header(header)
+            if "params" not in members:
+                raise _Malformed("no parameter vector")
+            if (header.get("optimizer") is None) == ("optimizer_state" in members):
+                raise _Malformed("optimizer state and optimizer header do not go together")
+            dtype, n = header["dtype"], header["n_params"]
+            budget = _MAX_INFLATION * file_size
+            params = _read_member(zf, "params", dtype, (n,), budget)
+            state = (_read_member(zf, "optimizer_state", dtype, (None, (0, n)), budget)
+                     if "optimizer_state" in members else None)
+    except (ModelFileError, MemoryError):
+        raise
+    except _Malformed as e:
+        _fail(path, str(e))
+    except Exception as e:  # whatever the zip, .npy and JSON layers make of damaged bytes
+        _fail(path, f"not a fastbp model file, or truncated/corrupt ({type(e).__name__}: {e})")
     if _checksum(header, params, state) != header["checksum"]:
         _fail(path, "checksum mismatch: the file was modified or damaged after it was written")
     if not np.isfinite(params).all():
         _fail(path, "params contain NaN or infinity")
+    if state is not None and not np.isfinite(state).all():
+        _fail(path, "optimizer state contains NaN or infinity")
     return header, params, state
 
 
