@@ -18,8 +18,10 @@ Format (version 1).  A NumPy ``.npz`` archive (a zip file) with exactly these me
 ``optimizer_state`` (only when ``optimizer`` is not null)
     the optimizer's (slots, n_params) state, of ``dtype``.
 
-Writing goes to a temporary file in the same directory, is fsynced, then renamed over the
-target, so a crash leaves the previous file intact.
+Writing (:func:`atomic_write`) goes to a temporary file in the same directory, is fsynced,
+then renamed over the target, so a crash leaves the previous file intact; an existing file
+keeps its mode, a new one gets 0666 less the umask, a symlink is written through to its
+target, and a device or FIFO is written directly.
 
 Loading reads the zip members with :mod:`zipfile` and their ``.npy`` headers with
 ``numpy.lib.format`` (never pickle, never object arrays).  Before anything is inflated or
@@ -39,7 +41,11 @@ import hashlib
 import json
 import os
 import re
-import tempfile
+import secrets
+import signal
+import socket
+import stat
+import threading
 import zipfile
 
 import numpy as np
@@ -50,24 +56,151 @@ FORMAT = "fastbp-model"
 VERSION = 1
 _MEMBERS = {"header", "params", "optimizer_state"}
 
+# --- saving ----------------------------------------------------------------------------------
+#: temporary files are named ``.fastbp-save.<host>.<pid>.<random>.tmp``, so that a later save
+#: into the same directory can recognize (and remove) those of writers that died
+_TEMP_NAME = re.compile(
+    r"\.fastbp-save\.(?P<host>[A-Za-z0-9-]*)\.(?P<pid>[0-9]+)\.[0-9a-f]+\.tmp")
+#: temporary files of the saves running in this process (removed when SIGTERM kills it)
+_active_temps = set()
+
+
+def _host_tag():
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:64]
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError):  # EPERM: alive but another user's; nonsense: leave it
+        return True
+    return True
+
+
+def _sweep_stale_temps(directory):
+    """Remove temporary files left in ``directory`` by writers on this host that died
+    (SIGKILL, power loss): their name carries the writer's pid, which is no longer alive."""
+    host = _host_tag()
+    with contextlib.suppress(OSError), os.scandir(directory) as entries:
+        for entry in entries:
+            m = _TEMP_NAME.fullmatch(entry.name)
+            if (m and m["host"] == host and not _pid_alive(int(m["pid"]))
+                    and entry.is_file(follow_symlinks=False)):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+
+
+def _create_temp(directory, existing):
+    """(fd, path) of a new temporary file in ``directory``, listed in ``_active_temps`` before
+    it exists: with the mode and owner of the file it will replace (``existing``, an
+    ``os.stat`` result), else with the mode a plain ``open`` gives a new file (0666 less the
+    umask, which the kernel applies)."""
+    prefix = f".fastbp-save.{_host_tag()}.{os.getpid()}."
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = os.path.join(directory, prefix + secrets.token_hex(6) + ".tmp")
+        _active_temps.add(tmp)
+        try:
+            fd = os.open(tmp, flags, 0o600 if existing else 0o666)
+            break
+        except BaseException as e:
+            _active_temps.discard(tmp)
+            if not isinstance(e, FileExistsError):
+                raise
+    if existing:
+        try:
+            with contextlib.suppress(OSError):  # best effort: root keeps owner, others group
+                os.fchown(fd, existing.st_uid if os.geteuid() == 0 else -1, existing.st_gid)
+            os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            _active_temps.discard(tmp)
+            raise
+    return fd, tmp
+
+
+def _on_sigterm(signum, frame):
+    """SIGTERM during a save: remove the temporary files, then die of SIGTERM as before."""
+    for tmp in list(_active_temps):
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.raise_signal(signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def _temps_removed_on_sigterm():
+    """While the block runs, SIGTERM (when it would kill the process) first removes the
+    temporary files in ``_active_temps``.  The handler is installed from the main thread
+    only and only over the default action; the default is restored afterwards."""
+    installed = False
+    if threading.current_thread() is threading.main_thread():
+        with contextlib.suppress(ValueError, OSError):
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+                signal.signal(signal.SIGTERM, _on_sigterm)
+                installed = True
+    try:
+        yield
+    finally:
+        if installed and signal.getsignal(signal.SIGTERM) is _on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _naming(error, target):
+    """The OSError to raise for ``error``: one naming ``target`` when ``error`` is about a
+    temporary file (or names no file: a failed write), else ``error`` itself."""
+    about = error.filename
+    if error.errno is None or (about is not None and not _TEMP_NAME.fullmatch(
+            os.path.basename(os.fsdecode(about)))):
+        return error
+    return OSError(error.errno, error.strerror, target)
+
 
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
-    """Write to a temporary file in the target's directory, fsync it, then rename it over
-    ``path``: readers see the old file or the complete new one, never a half-written one."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastbp-", suffix=".tmp", dir=directory)
+    """Write ``path`` so that readers see the old file or the complete new one.
+
+    A regular file (or a new one) is written to a temporary file in its directory, fsynced
+    and renamed over it, keeping the old file's mode (a new file gets 0666 less the umask).
+    A symlink is written through: its resolved target is replaced, the link stays.  Anything
+    else that exists (a device such as ``/dev/stdout``, a FIFO) is written directly.  Errors
+    name ``path``; SIGTERM during the save removes the temporary file, and temporary files of
+    dead writers (SIGKILL) in the directory are removed by the next save there."""
+    target = os.fspath(path)
     try:
-        with os.fdopen(fd, mode) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+        existing = os.stat(target)
+    except FileNotFoundError:
+        existing = None
+    try:
+        if existing is not None and not stat.S_ISREG(existing.st_mode):
+            with open(target, mode) as f:
+                yield f
+            return
+        real = os.path.realpath(target)
+        directory = os.path.dirname(real)
+        _sweep_stale_temps(directory)
+        with _temps_removed_on_sigterm():
+            fd, tmp = _create_temp(directory, existing)
+            try:
+                with os.fdopen(fd, mode) as f:
+                    yield f
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, real)
+            except BaseException:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+                raise
+            finally:
+                _active_temps.discard(tmp)
+    except OSError as e:
+        renamed = _naming(e, target)
+        if renamed is e:
+            raise
+        raise renamed from e
     with contextlib.suppress(OSError):  # make the rename itself durable
         dfd = os.open(directory, os.O_RDONLY)
         try:
