@@ -41,6 +41,7 @@ import hashlib
 import json
 import os
 import re
+import reprlib
 import secrets
 import signal
 import socket
@@ -293,10 +294,10 @@ class _Malformed(Exception):
 def _check_directory(zf, file_size):
     """The archive's members, checked from the zip directory alone (before reading any)."""
     infos = zf.infolist()
-    names = [i.filename[:-4] if i.filename.endswith(".npy") else i.filename for i in infos]
-    if "header" not in names:
+    names = [i.filename for i in infos]
+    if "header.npy" not in names:
         raise _Malformed("not a fastbp model file (no header)")
-    unknown = set(names) - _MEMBERS
+    unknown = set(names) - {m + ".npy" for m in _MEMBERS}
     if unknown:
         raise _Malformed(f"not a fastbp model file (unexpected members {sorted(unknown)})")
     if len(set(names)) != len(names):
@@ -318,7 +319,7 @@ def _check_directory(zf, file_size):
     if inflated > _MAX_INFLATION * file_size:
         raise _Malformed(f"the members declare {inflated} bytes, more than {_MAX_INFLATION} "
                          f"times the file's {file_size} (a zip bomb?)")
-    return set(names)
+    return {name[:-len(".npy")] for name in names}
 
 
 def _shape_fits(shape, expected):
@@ -428,20 +429,24 @@ def _check_header(header):
         raise _Malformed(f"dtype {header['dtype']!r} is not float32 or float64")
     sizes = header["layer_sizes"]
     if len(sizes) < 2 or not all(_is_int(s) and s >= 1 for s in sizes):
-        raise _Malformed(f"layer sizes {sizes} are not two or more positive integers")
-    # the dense layout's size (fastbp.layout), computed without allocating anything
-    n_params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes, sizes[1:]))
-    if n_params != header["n_params"]:
-        raise _Malformed(f"layer sizes {sizes} need {n_params} parameters, the header says "
-                         f"{header['n_params']}")
+        raise _Malformed(f"layer sizes {reprlib.repr(sizes)} are not two or more positive "
+                         f"integers")
+    # Building the network allocates about as much as its layers need, so the sizes it is
+    # built from must not need more parameters than n_params (which the params member's
+    # size bounds): a dense layer's weights and biases, the least any layer kind has.  The
+    # exact count is compared once the network is built.
+    need = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes, sizes[1:]))
+    if need > header["n_params"]:
+        raise _Malformed(f"layer sizes {reprlib.repr(sizes)} need at least {need} "
+                         f"parameters, the header says {header['n_params']}")
     opt = header.get("optimizer")
     if opt is not None:
         if not (isinstance(opt, dict) and isinstance(opt.get("name"), str)
                 and isinstance(opt.get("params", {}), dict)):
-            raise _Malformed(f"invalid optimizer description {opt!r}")
+            raise _Malformed(f"invalid optimizer description {reprlib.repr(opt)}")
         t = opt.get("t", 0)
         if not _is_int(t) or not 0 <= t <= _MAX_STEPS:
-            raise _Malformed(f"invalid optimizer step count {t!r}")
+            raise _Malformed(f"invalid optimizer step count {reprlib.repr(t)}")
 
 
 def read_model_file(path):

@@ -320,7 +320,10 @@ def test_bad_step_counter_is_rejected(saved, t):
 
 def test_layer_sizes_must_match_n_params(saved):
     forged(saved, header_edit=lambda h: h.update(layer_sizes=[3, 5, 2]))
-    with pytest.raises(ModelFileError, match=r"need 32 parameters, the header says 26"):
+    with pytest.raises(ModelFileError, match=r"need at least 32 parameters, the header says 26"):
+        fastbp.load(saved)
+    forged(saved, header_edit=lambda h: h.update(layer_sizes=[3, 2, 2]))  # fewer: 14
+    with pytest.raises(ModelFileError, match=r"need 14 parameters, the file has 26"):
         fastbp.load(saved)
 
 
