@@ -71,6 +71,8 @@ def _host_tag():
 
 
 def _pid_alive(pid):
+    if os.name != "posix":  # on Windows os.kill(pid, 0) would send the process a CTRL_C_EVENT
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -112,9 +114,14 @@ def _create_temp(directory, existing):
                 raise
     if existing:
         try:
-            with contextlib.suppress(OSError):  # best effort: root keeps owner, others group
-                os.fchown(fd, existing.st_uid if os.geteuid() == 0 else -1, existing.st_gid)
-            os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+            if hasattr(os, "fchown"):  # best effort: root keeps the owner, others the group
+                with contextlib.suppress(OSError):
+                    os.fchown(fd, existing.st_uid if os.geteuid() == 0 else -1,
+                              existing.st_gid)
+            if hasattr(os, "fchmod"):
+                os.fchmod(fd, stat.S_IMODE(existing.st_mode))
+            else:
+                os.chmod(tmp, stat.S_IMODE(existing.st_mode))
         except BaseException:
             os.close(fd)
             os.unlink(tmp)

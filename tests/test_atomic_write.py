@@ -75,6 +75,16 @@ def test_an_existing_files_mode_is_kept(tmp_path, mode):
     assert stat.S_IMODE(os.stat(path).st_mode) == mode and path.read_bytes() == b"new"
 
 
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root")
+def test_root_keeps_an_existing_files_owner(tmp_path):
+    path = tmp_path / "model.npz"
+    path.write_bytes(b"old")
+    os.chown(path, 4321, 4322)
+    write(path)
+    st = os.stat(path)
+    assert (st.st_uid, st.st_gid) == (4321, 4322)
+
+
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_a_new_file_gets_the_umasks_mode(tmp_path, umask):
     previous = os.umask(umask)
