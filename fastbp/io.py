@@ -28,7 +28,7 @@ Loading reads the zip members with :mod:`zipfile` and their ``.npy`` headers wit
 allocated, the sizes the file declares -- the zip directory's member sizes, each ``.npy``
 header's dtype and shape, the JSON header's layer sizes and ``n_params`` -- must agree with
 each other and with the file's size (deflated members may inflate to at most
-``_MAX_INFLATION`` times the file size; the header member is at most 1 MiB, its JSON nested
+16 times the file size; the header member is at most 1 MiB, its JSON nested
 at most 64 deep, with bounded numbers and no NaN/Infinity), and no member is read beyond its
 declared size, so memory stays proportional to the file's real size.  Every field, the
 checksum, and the finiteness of the parameters and optimizer state are checked too.  Any
@@ -480,7 +480,7 @@ def read_model_file(path):
             params = _read_member(zf, "params", dtype, (n,), budget)
             state = (_read_member(zf, "optimizer_state", dtype, (None, (0, n)), budget)
                      if "optimizer_state" in members else None)
-    except (ModelFileError, MemoryError):
+    except MemoryError:  # not the file's fault: the sizes it declares were checked
         raise
     except _Malformed as e:
         _fail(path, str(e))
