@@ -27,10 +27,10 @@ Loading reads the zip members with :mod:`zipfile` and their ``.npy`` headers wit
 ``numpy.lib.format`` (never pickle, never object arrays).  Before anything is inflated or
 allocated, the sizes the file declares -- the zip directory's member sizes, each ``.npy``
 header's dtype and shape, the JSON header's layer sizes and ``n_params`` -- must agree with
-each other and with the file's size (deflated members may inflate to at most
-16 times the file size; the header member is at most 1 MiB, its JSON nested
-at most 64 deep, with bounded numbers and no NaN/Infinity), and no member is read beyond its
-declared size, so memory stays proportional to the file's real size.  Every field, the
+each other and with the file's size (deflated members may inflate to at most 16 times the
+file size; the header member is at most 1 MiB, its JSON nested at most 64 deep, with bounded
+numbers and no NaN/Infinity), and no member is read beyond its declared size, so memory
+stays proportional to the file's real size.  Every field, the
 checksum, and the finiteness of the parameters and optimizer state are checked too.  Any
 truncated, corrupt, foreign, tampered-with, hostile or newer-version file raises
 :class:`ModelFileError` naming the file and the problem.  (The checksum detects damage and
