@@ -50,6 +50,8 @@ def network_from_header(header, params, state, buffers, path):
     if net.buffers.size != buffers.shape[0]:
         _fail(path, f"the layers need {net.buffers.size} buffer values, the file has "
                     f"{buffers.shape[0]}")
+    if header["layer_sizes"] != list(net.sizes) or header["activations"] != net.activations:
+        _fail(path, "layer_sizes/activations do not describe the layers")
     net.params[:] = params
     net.buffers[:] = buffers
     metadata = header.get("metadata", {})
@@ -68,13 +70,8 @@ def network_from_header(header, params, state, buffers, path):
         if state.shape != expected:
             _fail(path, f"optimizer {opt['name']} keeps {optimizer.n_slots} state slots, the "
                         f"file has state of shape {state.shape}")
-        if not np.isfinite(state).all():
-            _fail(path, "optimizer state contains NaN or infinity")
         optimizer.state = np.array(state)
-        t = opt.get("t", 0)
-        if not isinstance(t, int) or isinstance(t, bool) or not 0 <= t < 2 ** 62:
-            _fail(path, f"invalid optimizer step count {t!r}")
-        optimizer.t = t
+        optimizer.t = opt.get("t", 0)  # validated by read_model_file
         net.optimizer = optimizer
     return net
 
