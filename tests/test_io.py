@@ -1,6 +1,8 @@
 """Model files: round trips, rejection of bad files, atomic saving; estimator persistence."""
 import json
 import os
+import pathlib
+import zipfile
 import pickle
 
 import numpy as np
@@ -217,3 +219,58 @@ def test_estimators_save_load_pickle_and_clone(tmp_path):
         est = next(_estimators())[0].fit(*next(_estimators())[1:])
         est.save(cls_path)
         MLPRegressor.load(cls_path)
+
+
+# --- files written by fastbp 0.1.0 (format version 1), committed as fixtures ---------------
+DATA = pathlib.Path(__file__).with_name("data")
+
+
+def test_version_1_network_file_still_loads():
+    """tests/data/v1_network.npz was written by fastbp 0.1.0 (dense layers only, no layer
+    objects, no buffers); its outputs and optimizer state were recorded by that release."""
+    expected = np.load(DATA / "v1_expected.npz")
+    net = fastbp.load(DATA / "v1_network.npz")
+    assert net.sizes == (4, 6, 5, 3) and net.activations == ["tanh", "relu", "softmax"]
+    assert net.buffers.size == 0 and net.metadata["written_by"].startswith("fastbp 0.1.0")
+    np.testing.assert_array_equal(net.params, expected["params"])
+    np.testing.assert_array_equal(net.optimizer.state, expected["state"])
+    assert net.optimizer.name == "adam" and net.optimizer.t == int(expected["t"])
+    np.testing.assert_allclose(net.predict_proba(expected["X"]), expected["network"],
+                               rtol=1e-13, atol=1e-15)
+    # it continues training (warm start from the saved Adam moments) and saves as version 2
+    X = expected["X"]
+    net.fit(X, np.arange(10) % 3, epochs=1, optimizer="adam", learning_rate=0.01,
+            warm_start=True, seed=0)
+    assert net.optimizer.t > int(expected["t"])
+
+
+def test_version_1_estimator_file_still_loads():
+    pytest.importorskip("sklearn")
+    expected = np.load(DATA / "v1_expected.npz")
+    clf = fastbp.load(DATA / "v1_mlpclassifier.npz")
+    assert type(clf).__name__ == "MLPClassifier" and list(clf.classes_) == ["a", "b", "c"]
+    np.testing.assert_allclose(clf.predict_proba(expected["X"]), expected["clf"], rtol=1e-13,
+                               atol=1e-15)
+    assert list(clf.predict(expected["X"])) == list(expected["clf_labels"])
+
+
+def test_new_files_are_version_2_with_layers_and_buffers(tmp_path):
+    net = fastbp.Network([4, fastbp.Dense(6, "tanh", normalization="batch"),
+                          fastbp.Dense(5, "relu", normalization="layer"), 3],
+                         dtype=np.float64, seed=1)
+    rng = np.random.default_rng(2)
+    net.fit(rng.normal(size=(40, 4)), rng.integers(0, 3, 40), epochs=3, batch_size=8,
+            optimizer="adam", seed=0)
+    path = net.save(tmp_path / "norm.npz")
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(zf.namelist()) == ["buffers.npy", "header.npy", "optimizer_state.npy",
+                                         "params.npy"]
+        header = json.loads(np.load(zf.open("header.npy")).tobytes())
+    assert header["version"] == 2 and header["n_buffers"] == 12
+    assert [l["normalization"] for l in header["layers"]] == ["batch", "layer", None]
+    back = fastbp.load(path)
+    np.testing.assert_array_equal(back.params, net.params)
+    np.testing.assert_array_equal(back.buffers, net.buffers)
+    assert back.buffers[:6].any()  # trained running means, not the initial zeros
+    X = rng.normal(size=(7, 4))
+    np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
