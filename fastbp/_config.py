@@ -15,6 +15,10 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 #: (see :mod:`fastbp._cache`; without one they compile in memory, with a warning).
 JIT = dict(cache=kernel_cache_setting(), fastmath=FASTMATH, nogil=True, error_model="numpy")
 
+#: for small helpers that must be inlined where they are called (Numba-level inlining, so
+#: that a constant argument such as an activation code folds their branches away)
+JIT_INLINE = dict(JIT, inline="always")
+
 #: multiply-adds (rows * n_in * n_out) from which a dense layer's products go to BLAS; below
 #: it the hand-written loops, which avoid BLAS's call and packing overhead, are as fast or
 #: faster (measured on one OpenBLAS thread, float32: 4x64x32 0.7 us both; 8x64x32 loops

@@ -2,13 +2,16 @@
 the activation buffer that apply them.
 
 To add an activation: register its name and traits in :mod:`fastbp.registry`, then give it a
-branch in :func:`value` and one in :func:`derivative` below (and a reference in
+branch in :func:`value` and one in :func:`derivative`, and its line in the two dispatch
+tables (:func:`activate`, :func:`backprop_activation`) below (and a reference in
 ``tests/naive.py``).  Nothing else changes.
 
 A layer's block of the activation buffer is ``rows * n_units`` contiguous values, so the
-element-wise activations are one flat loop; ``code`` is the same for the whole loop, so LLVM
-moves the branch out of it (loop unswitching) and vectorizes each case.  Softmax works row by
-row and appears only as an output layer, fused with the cross-entropy loss (see
+element-wise activations are one flat loop.  Each activation gets its own copy of that loop
+(the dispatch tables), in which ``code`` is a constant: LLVM then drops the other branches of
+:func:`value` and vectorizes the loop (with the code a run-time value inside the loop, as
+measured, it stayed scalar: tanh's division was ``divss``, not ``vdivps``).  Softmax works row
+by row and appears only as an output layer, fused with the cross-entropy loss (see
 :mod:`fastbp.kernels.losses`).
 
 :func:`derivative` gets both the pre-activation z and the output a = f(z).  Most derivatives
@@ -25,7 +28,7 @@ dominated the time of online training.
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .._config import JIT, JIT_INLINE
 from ..registry import (ELU, GELU, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU, SILU,
                         SOFTMAX, SOFTPLUS, TANH)
 from .mathfn import exp, like, logistic, tanh
@@ -36,7 +39,7 @@ _GELU_K = 0.7978845608028654   # sqrt(2 / pi)
 _GELU_C = 0.044715
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def value(z, code):
     """f(z) for one value of an element-wise activation (not softmax)."""
     zero = like(z, 0.0)
@@ -61,7 +64,7 @@ def value(z, code):
     return z
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def derivative(z, a, code):
     """f'(z), from the pre-activation ``z`` and/or the output ``a`` = f(z).  Only
     activations registered with ``needs_pre`` may read ``z``; the others get ``z = a``."""
@@ -91,12 +94,16 @@ def derivative(z, a, code):
     return one
 
 
+@njit(**JIT_INLINE)
+def _activate(buf, o, count, code):
+    for k in range(count):
+        buf[o + U(k)] = value(buf[o + U(k)], code)
+
+
 @njit(**JIT)
 def activate(buf, off, count, width, code):
     """Replace ``buf[off:off+count]`` (rows of ``width`` units) by its activation."""
     o = U(off)
-    if code == IDENTITY:
-        return
     if code == SOFTMAX:
         zero = buf.dtype.type(0)
         for r in range(0, count, width):
@@ -112,9 +119,23 @@ def activate(buf, off, count, width, code):
             inv = 1 / s
             for k in range(width):
                 buf[row + U(k)] *= inv
-        return
-    for k in range(count):
-        buf[o + U(k)] = value(buf[o + U(k)], code)
+    # the dispatch table: one loop per activation, with its code a constant
+    elif code == LOGISTIC:
+        _activate(buf, o, count, LOGISTIC)
+    elif code == TANH:
+        _activate(buf, o, count, TANH)
+    elif code == RELU:
+        _activate(buf, o, count, RELU)
+    elif code == LEAKY_RELU:
+        _activate(buf, o, count, LEAKY_RELU)
+    elif code == ELU:
+        _activate(buf, o, count, ELU)
+    elif code == SOFTPLUS:
+        _activate(buf, o, count, SOFTPLUS)
+    elif code == SILU:
+        _activate(buf, o, count, SILU)
+    elif code == GELU:
+        _activate(buf, o, count, GELU)
 
 
 @njit(**JIT)
@@ -126,6 +147,17 @@ def activate_keep(buf, pre, off, count, width, code):
         for k in range(count):
             pre[o + U(k)] = buf[o + U(k)]
     activate(buf, off, count, width, code)
+
+
+@njit(**JIT_INLINE)
+def _backprop(g, gb, a, ab, pre, count, code):
+    if pre.shape[0] > 0:
+        for k in range(count):
+            a[ab + U(k)] = g[gb + U(k)] * derivative(pre[ab + U(k)], a[ab + U(k)], code)
+    else:
+        for k in range(count):
+            v = a[ab + U(k)]
+            a[ab + U(k)] = g[gb + U(k)] * derivative(v, v, code)
 
 
 @njit(**JIT)
@@ -142,13 +174,23 @@ def backprop_activation(g, go, a, ao, pre, count, code):
     if code == IDENTITY:
         for k in range(count):
             a[ab + U(k)] = g[gb + U(k)]
-    elif pre.shape[0] > 0:
-        for k in range(count):
-            a[ab + U(k)] = g[gb + U(k)] * derivative(pre[ab + U(k)], a[ab + U(k)], code)
-    else:
-        for k in range(count):
-            v = a[ab + U(k)]
-            a[ab + U(k)] = g[gb + U(k)] * derivative(v, v, code)
+    # the dispatch table, as in activate
+    elif code == LOGISTIC:
+        _backprop(g, gb, a, ab, pre, count, LOGISTIC)
+    elif code == TANH:
+        _backprop(g, gb, a, ab, pre, count, TANH)
+    elif code == RELU:
+        _backprop(g, gb, a, ab, pre, count, RELU)
+    elif code == LEAKY_RELU:
+        _backprop(g, gb, a, ab, pre, count, LEAKY_RELU)
+    elif code == ELU:
+        _backprop(g, gb, a, ab, pre, count, ELU)
+    elif code == SOFTPLUS:
+        _backprop(g, gb, a, ab, pre, count, SOFTPLUS)
+    elif code == SILU:
+        _backprop(g, gb, a, ab, pre, count, SILU)
+    elif code == GELU:
+        _backprop(g, gb, a, ab, pre, count, GELU)
 
 
 @njit(**JIT)
