@@ -139,6 +139,7 @@ class Network:
         zero biases, unit scales, zero shifts, running mean 0 and variance 1."""
         rng = np.random.default_rng(seed)
         self._params[:] = 0
+        self._buffers[:] = 0  # running means of a trained network must not survive
         W = iter(self._weights)
         for layer, rows in zip(self._layers, self.layout.layer_rows):
             w = next(W)

@@ -20,6 +20,15 @@ def act(name, z):
         return np.maximum(z, 0.0)
     if name == "leaky_relu":
         return np.where(z > 0, z, LEAKY_SLOPE * z)
+    if name == "elu":  # alpha = 1
+        return np.where(z > 0, z, np.expm1(np.minimum(z, 0.0)))
+    if name == "softplus":  # log(1 + e^z)
+        return np.logaddexp(0.0, z)
+    if name == "silu":
+        return z * _sigmoid(z)
+    if name == "gelu":  # Hendrycks & Gimpel's tanh approximation (torch approximate="tanh")
+        # 0.5 z (1 + tanh u), with 0.5 (1 + tanh u) = sigmoid(2u) (no cancellation for u << 0)
+        return z * _sigmoid(2.0 * _gelu_u(z))
     if name == "softmax":
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
@@ -39,7 +48,30 @@ def act_derivative(name, z):
         return (z > 0).astype(z.dtype)
     if name == "leaky_relu":
         return np.where(z > 0, 1.0, LEAKY_SLOPE)
+    if name == "elu":
+        return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0)))
+    if name == "softplus":  # d/dz log(1 + e^z) = e^z / (1 + e^z)
+        return _sigmoid(z)
+    if name == "silu":  # s + z s (1 - s)
+        s = _sigmoid(z)
+        return s + z * s * (1.0 - s)
+    if name == "gelu":  # 0.5 (1 + tanh u) + 0.5 z sech^2(u) u'
+        u = _gelu_u(z)
+        du = np.sqrt(2.0 / np.pi) * (1.0 + 3.0 * 0.044715 * z ** 2)
+        with np.errstate(over="ignore"):
+            sech2 = 1.0 / np.cosh(u) ** 2
+        return _sigmoid(2.0 * u) + 0.5 * z * sech2 * du
     raise ValueError(name)
+
+
+def _sigmoid(z):
+    # 1 / (1 + e^-z) for z >= 0, e^z / (1 + e^z) for z < 0: no overflow for either sign
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _gelu_u(z):
+    return np.sqrt(2.0 / np.pi) * (z + 0.044715 * z ** 3)
 
 
 def forward(Ws, bs, acts, X, masks=None):
@@ -181,3 +213,114 @@ def irprop_minus(p, g, state, eta_plus=1.2, eta_minus=0.5, step_init=0.1, step_m
     g[flip] = 0.0
     state.update(prev=g, step=step)
     return p - np.sign(g) * step
+
+
+# --- networks with batch / layer normalization -------------------------------------------------
+# Ioffe & Szegedy's placement: z = a W + b, x_hat = (z - mean) / sqrt(var + eps), y = scale x_hat
+# + shift, a' = f(y).  PyTorch's conventions: biased variance to normalize, running statistics
+# updated with momentum and the unbiased variance.  A layer is a dict: W (n_in, n), b, act, norm
+# (None, "batch" or "layer") and for a normalized layer scale, shift, eps, momentum and (batch
+# norm) running_mean, running_var.
+
+def _norm_stats(layer, z, training):
+    """(mean, var) that normalize z: over the batch (axis 0) or the units (axis 1)."""
+    if layer["norm"] == "layer":
+        return z.mean(axis=1, keepdims=True), z.var(axis=1, keepdims=True)
+    if training:
+        return z.mean(axis=0), z.var(axis=0)
+    return layer["running_mean"], layer["running_var"]
+
+
+def norm_forward(layers, X, training=True):
+    """Per layer (z, x_hat, y, a, mean, var) -- x_hat, y, mean, var None when not normalized --
+    in train mode (batch statistics) or eval mode (running statistics)."""
+    cache = []
+    a = X
+    for layer in layers:
+        z = a @ layer["W"] + layer["b"]
+        if layer["norm"] is None:
+            x_hat = mean = var = None
+            y = z
+        else:
+            mean, var = _norm_stats(layer, z, training)
+            x_hat = (z - mean) / np.sqrt(var + layer["eps"])
+            y = layer["scale"] * x_hat + layer["shift"]
+        a = act(layer["act"], y)
+        cache.append((z, x_hat, y, a, mean, var))
+    return cache
+
+
+def norm_predict(layers, X, training=False):
+    return norm_forward(layers, X, training)[-1][3]
+
+
+def updated_running_stats(layers, X):
+    """The running (mean, var) of every batch-norm layer after one training forward pass over
+    the batch X: (1 - m) running + m batch, with the unbiased batch variance."""
+    out = []
+    for layer, (z, *_rest) in zip(layers, norm_forward(layers, X, True)):
+        if layer["norm"] != "batch":
+            out.append(None)
+            continue
+        m = layer["momentum"]
+        out.append(((1 - m) * layer["running_mean"] + m * z.mean(axis=0),
+                    (1 - m) * layer["running_var"] + m * z.var(axis=0, ddof=1)))
+    return out
+
+
+def _norm_backward(layer, z, x_hat, dy, training):
+    """dL/dz from dL/dy through y = scale x_hat + shift, term by term as in Ioffe & Szegedy
+    (Algorithm 1's backward: through the variance, then the mean); returns (dz, dscale,
+    dshift)."""
+    dscale = (dy * x_hat).sum(axis=0)
+    dshift = dy.sum(axis=0)
+    dx_hat = dy * layer["scale"]
+    eps = layer["eps"]
+    if layer["norm"] == "batch" and not training:  # an affine map per unit
+        return dx_hat / np.sqrt(layer["running_var"] + eps), dscale, dshift
+    axis = 0 if layer["norm"] == "batch" else 1
+    m = z.shape[axis]
+    mu = z.mean(axis=axis, keepdims=True)
+    var = z.var(axis=axis, keepdims=True)
+    dvar = (dx_hat * (z - mu) * -0.5 * (var + eps) ** -1.5).sum(axis=axis, keepdims=True)
+    dmu = (-dx_hat / np.sqrt(var + eps)).sum(axis=axis, keepdims=True) \
+        + dvar * (-2.0 * (z - mu)).mean(axis=axis, keepdims=True)
+    dz = dx_hat / np.sqrt(var + eps) + dvar * 2.0 * (z - mu) / m + dmu / m
+    return dz, dscale, dshift
+
+
+def norm_loss_and_grads(layers, loss, X, Y, training=True):
+    """Mean loss and its gradient, flattened in fastbp's layout (per layer: W^T row-major,
+    b, then for a normalized layer its scales and shifts)."""
+    cache = norm_forward(layers, X, training)
+    n = X.shape[0]
+    y_out = cache[-1][2]
+    P = cache[-1][3]
+    value = per_sample_loss(loss, P, Y, y_out).mean()
+    out = layers[-1]["act"]
+    if out == "softmax":
+        dP = -Y / P
+        dy = P * (dP - (dP * P).sum(axis=1, keepdims=True))
+    else:
+        if loss == "squared_error":
+            dP = P - Y
+        elif loss == "binary_cross_entropy":
+            dP = -Y / P + (1 - Y) / (1 - P)
+        else:
+            raise ValueError(loss)
+        dy = dP * act_derivative(out, y_out)
+    dy = dy / n
+    blocks = [None] * len(layers)
+    for l in range(len(layers) - 1, -1, -1):
+        layer = layers[l]
+        z, x_hat, _, _, _, _ = cache[l]
+        if layer["norm"] is None:
+            dz, extra = dy, []
+        else:
+            dz, dscale, dshift = _norm_backward(layer, z, x_hat, dy, training)
+            extra = [dscale, dshift]
+        a_in = X if l == 0 else cache[l - 1][3]
+        blocks[l] = [(a_in.T @ dz).T.ravel(), dz.sum(axis=0)] + extra
+        if l > 0:
+            dy = (dz @ layer["W"].T) * act_derivative(layers[l - 1]["act"], cache[l - 1][2])
+    return value, np.concatenate([np.concatenate(b) for b in blocks])

@@ -8,8 +8,9 @@ reads the dense row's block z (rows x n) and writes y = scale * x_hat + shift, w
 
 (biased variances, as PyTorch).  In training mode batch norm uses the batch's statistics and
 (mode TRAIN) updates the running ones, PyTorch's way: running = (1 - momentum) running +
-momentum * batch, with the *unbiased* batch variance.  In EVAL mode it uses the running
-statistics, an affine map per unit.  Layer norm is the same in both modes.
+momentum * batch, with the *unbiased* batch variance (not from a 1-row batch).  In EVAL mode
+it uses the running statistics, an affine map per unit.  Layer norm is the same in both
+modes.
 
 The forward pass overwrites z with x_hat (the dense row's backward needs only its own input,
 never its output), and keeps 1/sqrt(var + eps) in the workspace's ``stats`` block, so the
@@ -68,17 +69,19 @@ def forward(a, ao, params, bufs, spec, l, acts, stats, rows, mode):
                 for j in range(n):
                     d = a[x + U(j)] - stats[so + U(n + j)]
                     stats[so + U(j)] += d * d
-            if mode == TRAIN:
+            # a 1-row batch (the last of an epoch whose size leaves 1 over) has no variance
+            # and its mean is one sample: it must not move the running statistics (it used
+            # to move the mean alone, by momentum times that sample)
+            if mode == TRAIN and rows > 1:
                 m = bits_to_float(spec[l, MOMENTUM])
                 r0 = U(spec[l, S_OFF])
-                unbias = rows / (rows - 1.0) if rows > 1 else 0.0
+                unbias = rows / (rows - 1.0)
                 for j in range(n):
                     var = stats[so + U(j)] * inv_rows
                     bufs[r0 + U(j)] = dt((1.0 - m) * bufs[r0 + U(j)]
                                          + m * stats[so + U(n + j)])
-                    if rows > 1:
-                        bufs[r0 + U(n + j)] = dt((1.0 - m) * bufs[r0 + U(n + j)]
-                                                 + m * var * unbias)
+                    bufs[r0 + U(n + j)] = dt((1.0 - m) * bufs[r0 + U(n + j)]
+                                             + m * var * unbias)
             for j in range(n):
                 stats[so + U(j)] = dt(1.0 / np.sqrt(stats[so + U(j)] * inv_rows + eps))
         for r in range(rows):
