@@ -20,12 +20,14 @@ Differences from scikit-learn, by design:
   outputs (scikit-learn divides by the number of outputs; the gradient is the same).
 """
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
@@ -104,33 +106,40 @@ class _BaseMLP(BaseEstimator):
                                  f"{self.hidden_layer_sizes!r}")
         return [int(s) for s in sizes]
 
+    #: scikit-learn's parameter validation; the activation and solver choices come from
+    #: fastbp's registry, so a newly registered activation or optimizer is accepted here
+    _parameter_constraints = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(_activations()))],
+        "solver": [StrOptions(set(_solvers()))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions(set(_SCHEDULES))],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "clip_norm": [None, Interval(Real, 0, None, closed="neither")],
+    }
+
     def _check_params(self):
-        def choice(name, options):
-            value = getattr(self, name)
-            if value not in options:
-                raise ValueError(f"{name}={value!r} is not one of {list(options)}")
-        choice("activation", _activations())
-        choice("solver", _solvers())
-        choice("learning_rate", _SCHEDULES)
-        for name, low in (("alpha", 0.0), ("tol", 0.0), ("power_t", 0.0), ("dropout", 0.0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or v < low:
-                raise ValueError(f"{name} must be a number >= {low}, got {v!r}")
-        for name in ("max_iter", "n_iter_no_change", "max_fun"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not (0 < self.validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be in (0, 1), got "
-                             f"{self.validation_fraction!r}")
-        if self.batch_size != "auto" and (isinstance(self.batch_size, bool) or not isinstance(
-                self.batch_size, (int, np.integer)) or self.batch_size < 1):
-            raise ValueError(f"batch_size must be 'auto' or a positive integer, got "
-                             f"{self.batch_size!r}")
-        if str(np.dtype(self.dtype)) not in ("float32", "float64"):
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {self.dtype!r}")
-        if not self.learning_rate_init > 0:
-            raise ValueError(f"learning_rate_init must be > 0, got {self.learning_rate_init!r}")
+        self._validate_params()
+        self._hidden_sizes()
 
     #: scikit-learn's parameter -> the optimizer classes' keyword (where a class takes it)
     _OPTIMIZER_KEYWORDS = {"learning_rate_init": "learning_rate", "momentum": "momentum",
