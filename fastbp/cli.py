@@ -262,6 +262,7 @@ def _bench(args):
 
 
 def build_parser():
+    from .registry import OPTIMIZERS
     parser = argparse.ArgumentParser(
         prog="fastbp", description="Backpropagation for dense neural networks at C speed.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -278,8 +279,7 @@ def build_parser():
     p.add_argument("--hidden", default="32", help="hidden layer sizes, e.g. 64,32")
     p.add_argument("--activation", default="relu",
                    choices=["identity", "logistic", "sigmoid", "tanh", "relu", "leaky_relu"])
-    p.add_argument("--optimizer", default="adam",
-                   choices=["sgd", "adam", "adamw", "rmsprop", "rprop", "lbfgs"])
+    p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS.names())
     p.add_argument("--learning-rate", type=float, default=None)
     p.add_argument("--epochs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=32)

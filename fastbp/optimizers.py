@@ -17,6 +17,10 @@ from ._validation import check_number, check_positive_int
 from .kernels import optimizers as rules
 from .registry import OPTIMIZERS, Entry
 
+#: what ``from fastbp.optimizers import *`` (and so the ``fastbp`` package) exports: add a new
+#: optimizer's class name here
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "RPROP", "LBFGS"]
+
 
 class Optimizer:
     """Base class.  Subclasses set ``code`` (kernel update rule) and ``name``."""
@@ -199,6 +203,6 @@ def get_optimizer(optimizer, learning_rate=None):
     cls = OPTIMIZERS.get(optimizer.lower()).cls
     if learning_rate is None:
         return cls()
-    if cls.full_batch:
+    if "learning_rate" not in cls._param_names():
         raise ValueError(f"optimizer {cls.name!r} takes no learning_rate")
     return cls(learning_rate=learning_rate)
