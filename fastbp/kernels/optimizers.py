@@ -8,7 +8,9 @@ hyperparameters).  Nothing else changes.
 (velocity, first/second moments, previous gradient, step sizes).  ``hyper`` is a float64
 vector: the learning rate, then the optimizer's own hyperparameters in the order its class
 lists them (``Optimizer.hyper_names``), so changing a value never recompiles anything.  ``t``
-is the 1-based number of this update (Adam's bias correction).
+is the 1-based number of this update (Adam's bias correction).  ``loss`` is the mean loss
+(with the L2 penalty, as the trainer reports it) of the batch the gradient was taken on, at
+the weights before this update: most rules ignore it; SARPROP's step-error term needs it.
 
 Conventions follow ``torch.optim`` (checked against it in the tests):
 
@@ -128,7 +130,7 @@ def irprop_minus(params, grad, prev_grad, steps, eta_plus, eta_minus, step_min, 
 
 
 @njit(**JIT)
-def apply_update(opt, params, grad, state, hyper, t):
+def apply_update(opt, params, grad, state, hyper, t, loss):
     """One update of the flat ``params`` from the flat ``grad`` by optimizer code ``opt``
     (``hyper``: see the module docstring)."""
     lr = hyper[0]
