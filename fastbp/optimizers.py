@@ -19,7 +19,7 @@ from .registry import OPTIMIZERS, Entry
 
 #: what ``from fastbp.optimizers import *`` (and so the ``fastbp`` package) exports: add a new
 #: optimizer's class name here
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "RPROP", "LBFGS"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "RPROP", "LBFGS", "Adagrad"]
 
 
 class Optimizer:
@@ -169,6 +169,29 @@ class RPROP(Optimizer):
     def init_state(self, n_params, dtype):
         super().init_state(n_params, dtype)
         self.state[1] = self.step_init  # slot 0: previous gradient, slot 1: step sizes
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al.), as ``torch.optim.Adagrad``: each parameter's step is the
+    learning rate over the root of its summed squared gradients (started at
+    ``initial_accumulator_value``); the learning rate decays as lr / (1 + (t-1) lr_decay)."""
+
+    code = rules.ADAGRAD
+    name = "adagrad"
+    hyper_names = ("lr_decay", "eps")
+    slots = 1
+
+    def __init__(self, learning_rate=0.01, lr_decay=0.0, initial_accumulator_value=0.0,
+                 eps=1e-10):
+        super().__init__(learning_rate)
+        self.lr_decay = check_number(lr_decay, "lr_decay", 0.0)
+        self.initial_accumulator_value = check_number(
+            initial_accumulator_value, "initial_accumulator_value", 0.0)
+        self.eps = check_number(eps, "eps", 0.0, low_open=True)
+
+    def init_state(self, n_params, dtype):
+        super().init_state(n_params, dtype)
+        self.state[0] = self.initial_accumulator_value  # the sum of squared gradients
 
 
 class LBFGS(Optimizer):

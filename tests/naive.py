@@ -181,3 +181,12 @@ def irprop_minus(p, g, state, eta_plus=1.2, eta_minus=0.5, step_init=0.1, step_m
     g[flip] = 0.0
     state.update(prev=g, step=step)
     return p - np.sign(g) * step
+
+
+def adagrad(p, g, state, lr, lr_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+    """torch.optim.Adagrad's documented algorithm (no weight decay)."""
+    t = state.get("t", 0) + 1
+    s = state.get("sum", initial_accumulator_value) + g * g
+    state.update(t=t, sum=s)
+    clr = lr / (1 + (t - 1) * lr_decay)
+    return p - clr * g / (np.sqrt(s) + eps)

@@ -22,6 +22,10 @@ RULES = {
                 dict(lr=0.01, rho=0.9, eps=1e-6)),
     "rprop": (fastbp.RPROP(eta_plus=1.3, eta_minus=0.4, step_init=0.05), naive.irprop_minus,
               dict(eta_plus=1.3, eta_minus=0.4, step_init=0.05)),
+    "adagrad": (fastbp.Adagrad(learning_rate=0.05, lr_decay=0.1,
+                               initial_accumulator_value=0.2), naive.adagrad,
+                dict(lr=0.05, lr_decay=0.1, initial_accumulator_value=0.2)),
+    "adagrad_defaults": (fastbp.Adagrad(), naive.adagrad, dict(lr=0.01)),
 }
 
 
@@ -89,6 +93,9 @@ TORCH = {
     "adamw": lambda t, p: t.optim.AdamW(p, lr=0.01, weight_decay=0.1),
     "rmsprop": lambda t, p: t.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6),
     "rprop": lambda t, p: t.optim.Rprop(p, lr=0.05, etas=(0.4, 1.3), step_sizes=(1e-6, 50)),
+    "adagrad": lambda t, p: t.optim.Adagrad(p, lr=0.05, lr_decay=0.1,
+                                            initial_accumulator_value=0.2),
+    "adagrad_defaults": lambda t, p: t.optim.Adagrad(p),
 }
 
 

@@ -21,6 +21,7 @@ Conventions follow ``torch.optim`` (checked against it in the tests):
 - iRPROP-:  per weight, step *= eta+ (bounded by step_max) while the gradient keeps its sign,
             step *= eta- (bounded by step_min) and the gradient is forgotten when it flips;
             p -= sign(g) step.  Full-batch gradients only.
+- Adagrad:  s += g^2;  p -= lr / (1 + (t-1) lr_decay) * g / (sqrt(s) + eps)
 """
 import numpy as np
 from numba import njit
@@ -32,6 +33,7 @@ SGD = 0        # plain / momentum / Nesterov momentum (PyTorch's convention)
 ADAM = 1       # Adam; AdamW when the decoupled weight decay is non-zero
 RMSPROP = 2
 RPROP = 3      # iRPROP-, full batch
+ADAGRAD = 4
 
 
 @njit(**JIT)
@@ -130,6 +132,18 @@ def irprop_minus(params, grad, prev_grad, steps, eta_plus, eta_minus, step_min, 
 
 
 @njit(**JIT)
+def adagrad(params, grad, acc, lr, lr_decay, eps, t):
+    dt = params.dtype.type
+    clr = dt(lr / (1.0 + (t - 1) * lr_decay))
+    eps_ = dt(eps)
+    for k in range(params.shape[0]):
+        g = grad[k]
+        s = acc[k] + g * g
+        acc[k] = s
+        params[k] -= clr * g / (np.sqrt(s) + eps_)
+
+
+@njit(**JIT)
 def apply_update(opt, params, grad, state, hyper, t, loss):
     """One update of the flat ``params`` from the flat ``grad`` by optimizer code ``opt``
     (``hyper``: see the module docstring)."""
@@ -142,3 +156,5 @@ def apply_update(opt, params, grad, state, hyper, t, loss):
         rmsprop(params, grad, state[0], lr, hyper[1], hyper[2])
     elif opt == RPROP:
         irprop_minus(params, grad, state[0], state[1], hyper[1], hyper[2], hyper[3], hyper[4])
+    elif opt == ADAGRAD:
+        adagrad(params, grad, state[0], lr, hyper[1], hyper[2], t)
