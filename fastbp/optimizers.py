@@ -19,7 +19,7 @@ from .registry import OPTIMIZERS, Entry
 
 #: what ``from fastbp.optimizers import *`` (and so the ``fastbp`` package) exports: add a new
 #: optimizer's class name here
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "RPROP", "LBFGS", "Adagrad"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "RPROP", "LBFGS", "Adagrad", "NAdam"]
 
 
 class Optimizer:
@@ -192,6 +192,38 @@ class Adagrad(Optimizer):
     def init_state(self, n_params, dtype):
         super().init_state(n_params, dtype)
         self.state[0] = self.initial_accumulator_value  # the sum of squared gradients
+
+
+class NAdam(Optimizer):
+    """NAdam (Dozat 2016, with the momentum schedule mu_t = beta1 (1 - 0.5 * 0.96^(t
+    momentum_decay))), as ``torch.optim.NAdam``; ``weight_decay`` is an L2 term added to the
+    gradient, or with ``decoupled_weight_decay`` AdamW's shrinking of the weights.
+
+    The step uses the product of every mu_1 ... mu_t so far.  It is kept in the state (third
+    row, first element; the rows before are the moments) rather than recomputed from ``t``:
+    recomputing costs t multiplications per step, and the product of past steps must not
+    change when ``warm_start`` continues with another ``beta1`` or ``momentum_decay`` (it
+    does not in torch either).  So it is saved with the model like the moments."""
+
+    code = rules.NADAM
+    name = "nadam"
+    hyper_names = ("beta1", "beta2", "eps", "momentum_decay", "weight_decay",
+                   "decoupled_weight_decay")
+    slots = 3
+
+    def __init__(self, learning_rate=2e-3, beta1=0.9, beta2=0.999, eps=1e-8,
+                 momentum_decay=4e-3, weight_decay=0.0, decoupled_weight_decay=False):
+        super().__init__(learning_rate)
+        self.beta1 = check_number(beta1, "beta1", 0.0, 1.0, high_open=True)
+        self.beta2 = check_number(beta2, "beta2", 0.0, 1.0, high_open=True)
+        self.eps = check_number(eps, "eps", 0.0, low_open=True)
+        self.momentum_decay = check_number(momentum_decay, "momentum_decay", 0.0)
+        self.weight_decay = check_number(weight_decay, "weight_decay", 0.0)
+        self.decoupled_weight_decay = bool(decoupled_weight_decay)
+
+    def init_state(self, n_params, dtype):
+        super().init_state(n_params, dtype)
+        self.state[2, :1] = 1.0  # the product of the mu_t so far (rows 0, 1: the moments)
 
 
 class LBFGS(Optimizer):

@@ -190,3 +190,22 @@ def adagrad(p, g, state, lr, lr_decay=0.0, initial_accumulator_value=0.0, eps=1e
     state.update(t=t, sum=s)
     clr = lr / (1 + (t - 1) * lr_decay)
     return p - clr * g / (np.sqrt(s) + eps)
+
+
+def nadam(p, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=4e-3,
+          weight_decay=0.0, decoupled_weight_decay=False):
+    """torch.optim.NAdam's documented algorithm."""
+    t = state.get("t", 0) + 1
+    if decoupled_weight_decay:
+        p = p * (1 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    mu = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    mu_product = state.get("mu_product", 1.0) * mu
+    m = beta1 * state.get("m", 0.0) + (1 - beta1) * g
+    v = beta2 * state.get("v", 0.0) + (1 - beta2) * g * g
+    state.update(t=t, m=m, v=v, mu_product=mu_product)
+    denom = np.sqrt(v / (1 - beta2 ** t)) + eps
+    return (p - lr * (1 - mu) / (1 - mu_product) * g / denom
+            - lr * mu_next / (1 - mu_product * mu_next) * m / denom)

@@ -26,6 +26,13 @@ RULES = {
                                initial_accumulator_value=0.2), naive.adagrad,
                 dict(lr=0.05, lr_decay=0.1, initial_accumulator_value=0.2)),
     "adagrad_defaults": (fastbp.Adagrad(), naive.adagrad, dict(lr=0.01)),
+    "nadam": (fastbp.NAdam(), naive.nadam, dict(lr=2e-3)),
+    "nadam_l2": (fastbp.NAdam(learning_rate=0.01, beta1=0.8, momentum_decay=0.1,
+                              weight_decay=0.1), naive.nadam,
+                 dict(lr=0.01, beta1=0.8, momentum_decay=0.1, weight_decay=0.1)),
+    "nadam_decoupled": (fastbp.NAdam(learning_rate=0.01, weight_decay=0.1,
+                                     decoupled_weight_decay=True), naive.nadam,
+                        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
 }
 
 
@@ -96,6 +103,11 @@ TORCH = {
     "adagrad": lambda t, p: t.optim.Adagrad(p, lr=0.05, lr_decay=0.1,
                                             initial_accumulator_value=0.2),
     "adagrad_defaults": lambda t, p: t.optim.Adagrad(p),
+    "nadam": lambda t, p: t.optim.NAdam(p),
+    "nadam_l2": lambda t, p: t.optim.NAdam(p, lr=0.01, betas=(0.8, 0.999), momentum_decay=0.1,
+                                           weight_decay=0.1),
+    "nadam_decoupled": lambda t, p: t.optim.NAdam(p, lr=0.01, weight_decay=0.1,
+                                                  decoupled_weight_decay=True),
 }
 
 

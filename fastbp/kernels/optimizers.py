@@ -22,6 +22,10 @@ Conventions follow ``torch.optim`` (checked against it in the tests):
             step *= eta- (bounded by step_min) and the gradient is forgotten when it flips;
             p -= sign(g) step.  Full-batch gradients only.
 - Adagrad:  s += g^2;  p -= lr / (1 + (t-1) lr_decay) * g / (sqrt(s) + eps)
+- NAdam:    g += wd p (or p *= 1 - lr wd, decoupled);  mu_t = b1 (1 - 0.5 * 0.96^(t psi));
+            P *= mu_t (P, the product of all mu so far, is state: row 2, element 0);
+            m, v as Adam;  d = sqrt(v / (1-b2^t)) + eps;
+            p -= lr (1-mu_t)/(1-P) g/d + lr mu_{t+1}/(1 - P mu_{t+1}) m/d
 """
 import numpy as np
 from numba import njit
@@ -34,6 +38,7 @@ ADAM = 1       # Adam; AdamW when the decoupled weight decay is non-zero
 RMSPROP = 2
 RPROP = 3      # iRPROP-, full batch
 ADAGRAD = 4
+NADAM = 5
 
 
 @njit(**JIT)
@@ -144,6 +149,34 @@ def adagrad(params, grad, acc, lr, lr_decay, eps, t):
 
 
 @njit(**JIT)
+def nadam(params, grad, m, v, mu_product, lr, b1, b2, eps, psi, wd, decoupled, t):
+    dt = params.dtype.type
+    mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+    mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+    mu_product[0] = mu_product[0] * mu  # kept in the state's dtype, as torch keeps it
+    prod = np.float64(mu_product[0])
+    c_g = dt(lr * (1.0 - mu) / (1.0 - prod))
+    c_m = dt(lr * mu_next / (1.0 - prod * mu_next))
+    inv_c2 = dt(1.0 / np.sqrt(1.0 - b2 ** t))
+    decay = dt(1.0 - lr * wd) if decoupled else dt(1.0)
+    l2 = dt(0.0) if decoupled else dt(wd)
+    b1_ = dt(b1)
+    b2_ = dt(b2)
+    c1 = dt(1.0 - b1)
+    c2 = dt(1.0 - b2)
+    eps_ = dt(eps)
+    for k in range(params.shape[0]):
+        p = params[k]
+        g = grad[k] + l2 * p
+        mk = b1_ * m[k] + c1 * g
+        vk = b2_ * v[k] + c2 * g * g
+        m[k] = mk
+        v[k] = vk
+        d = np.sqrt(vk) * inv_c2 + eps_
+        params[k] = p * decay - c_g * g / d - c_m * mk / d
+
+
+@njit(**JIT)
 def apply_update(opt, params, grad, state, hyper, t, loss):
     """One update of the flat ``params`` from the flat ``grad`` by optimizer code ``opt``
     (``hyper``: see the module docstring)."""
@@ -158,3 +191,6 @@ def apply_update(opt, params, grad, state, hyper, t, loss):
         irprop_minus(params, grad, state[0], state[1], hyper[1], hyper[2], hyper[3], hyper[4])
     elif opt == ADAGRAD:
         adagrad(params, grad, state[0], lr, hyper[1], hyper[2], t)
+    elif opt == NADAM:
+        nadam(params, grad, state[0], state[1], state[2], lr, hyper[1], hyper[2], hyper[3],
+              hyper[4], hyper[5], hyper[6] != 0.0, t)
