@@ -242,3 +242,55 @@ def test_quickprop_on_fann_diabetes_matches_fann():
     h = net.fit(X, Y, epochs=300, optimizer="quickprop")
     assert h.loss[-1] < 0.6 * h.loss[0]
     assert float(np.mean((net.predict_proba(Xt) - Yt) ** 2)) <= 0.18
+
+
+NEW = {
+    "adagrad": lambda: fastbp.Adagrad(learning_rate=0.05, lr_decay=0.01,
+                                      initial_accumulator_value=0.1),
+    "nadam": lambda: fastbp.NAdam(learning_rate=0.01, momentum_decay=0.1, weight_decay=0.01),
+    "quickprop": lambda: fastbp.Quickprop(learning_rate=0.5),
+    "sarprop": lambda: fastbp.SARPROP(step_min=0.01, step_error_threshold_factor=1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEW))
+def test_new_rules_state_is_saved_loaded_and_continued(name, tmp_path):
+    kw = dict(batch_size=20, shuffle=False)
+    straight, X, y = problem(5)
+    straight.fit(X, y, epochs=4, optimizer=NEW[name](), **kw)
+    net, _, _ = problem(5)
+    net.fit(X, y, epochs=2, optimizer=NEW[name](), **kw)
+    net.save(tmp_path / "m.npz")
+    back = fastbp.load(tmp_path / "m.npz")
+    assert type(back.optimizer) is type(net.optimizer) and back.optimizer.t == 2
+    assert back.optimizer.get_params() == net.optimizer.get_params()
+    np.testing.assert_array_equal(back.optimizer.state, net.optimizer.state)
+    if name == "nadam":  # the product of the momentum schedule is part of the state
+        mu = [0.9 * (1 - 0.5 * 0.96 ** (t * 0.1)) for t in (1, 2)]
+        assert back.optimizer.state[2, 0] == pytest.approx(mu[0] * mu[1], rel=1e-15)
+    back.fit(X, y, epochs=2, optimizer=NEW[name](), warm_start=True, **kw)
+    assert back.optimizer.t == 4
+    np.testing.assert_array_equal(back.params, straight.params)
+    fresh, _, _ = problem(5)
+    fresh.fit(X, y, epochs=2, optimizer=NEW[name](), **kw)
+    fresh.fit(X, y, epochs=2, optimizer=NEW[name](), **kw)  # state (and t) start over
+    assert not np.allclose(fresh.params, straight.params)
+
+
+@pytest.mark.parametrize("solver", ["adagrad", "nadam", "quickprop", "sarprop"])
+def test_estimators_and_cli_offer_the_new_rules(solver):
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from fastbp.cli import build_parser
+    from fastbp.sklearn import MLPClassifier
+    net, X, y = problem(6)
+    clf = MLPClassifier(hidden_layer_sizes=(5,), solver=solver, max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.network_.optimizer.name == solver
+    assert hasattr(clf, "partial_fit") != fastbp.registry.OPTIMIZERS.get(solver).full_batch
+    args = build_parser().parse_args(["train", "data.csv", "--optimizer", solver])
+    assert args.optimizer == solver
