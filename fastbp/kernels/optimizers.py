@@ -97,16 +97,20 @@ def sgd(params, grad, velocity, lr, mu, nesterov):
 
 
 @njit(**JIT)
+def moment_coefficients(params, b1, b2, eps, t):
+    """Adam's and NAdam's constants in the parameters' dtype: b1, 1 - b1, b2, 1 - b2, eps
+    and 1 / sqrt(1 - b2^t) (the second moment's bias correction, as a factor on sqrt(v))."""
+    dt = params.dtype.type
+    return (dt(b1), dt(1.0 - b1), dt(b2), dt(1.0 - b2), dt(eps),
+            dt(1.0 / np.sqrt(1.0 - b2 ** t)))
+
+
+@njit(**JIT)
 def adam(params, grad, m, v, lr, b1, b2, eps, wd, t):
     dt = params.dtype.type
     step = dt(lr / (1.0 - b1 ** t))
-    inv_c2 = dt(1.0 / np.sqrt(1.0 - b2 ** t))
     decay = dt(1.0 - lr * wd)
-    b1_ = dt(b1)
-    b2_ = dt(b2)
-    c1 = dt(1.0 - b1)
-    c2 = dt(1.0 - b2)
-    eps_ = dt(eps)
+    b1_, c1, b2_, c2, eps_, inv_c2 = moment_coefficients(params, b1, b2, eps, t)
     for k in range(params.shape[0]):
         g = grad[k]
         mk = b1_ * m[k] + c1 * g
@@ -176,14 +180,9 @@ def nadam(params, grad, m, v, mu_product, lr, b1, b2, eps, psi, wd, decoupled, t
     prod = np.float64(mu_product[0])
     c_g = dt(lr * (1.0 - mu) / (1.0 - prod))
     c_m = dt(lr * mu_next / (1.0 - prod * mu_next))
-    inv_c2 = dt(1.0 / np.sqrt(1.0 - b2 ** t))
     decay = dt(1.0 - lr * wd) if decoupled else dt(1.0)
     l2 = dt(0.0) if decoupled else dt(wd)
-    b1_ = dt(b1)
-    b2_ = dt(b2)
-    c1 = dt(1.0 - b1)
-    c2 = dt(1.0 - b2)
-    eps_ = dt(eps)
+    b1_, c1, b2_, c2, eps_, inv_c2 = moment_coefficients(params, b1, b2, eps, t)
     for k in range(params.shape[0]):
         p = params[k]
         g = grad[k] + l2 * p
