@@ -9,15 +9,16 @@ from .fann import read_fann_data, write_fann_data
 from .layers import Dense
 from .loading import load
 from .network import Network
-from .optimizers import LBFGS, RPROP, SGD, Adam, AdamW, Optimizer, RMSprop
+from .optimizers import *  # noqa: F401,F403  (every optimizer class, by optimizers.__all__)
+from .optimizers import __all__ as _optimizer_names
 from .schedules import (ExponentialDecay, InvScaling, ReduceOnPlateau, Schedule, StepDecay)
 from .training import History, fit
 
 __version__ = "0.1.0"
 
-__all__ = ["Network", "Dense", "fit", "History", "load", "read_fann_data", "write_fann_data", "DivergenceError", "ModelFileError", "Optimizer",
-           "SGD", "Adam", "AdamW", "RMSprop", "RPROP", "LBFGS", "Schedule", "StepDecay",
-           "ExponentialDecay", "InvScaling", "ReduceOnPlateau", "__version__"]
+__all__ = ["Network", "Dense", "fit", "History", "load", "read_fann_data", "write_fann_data", "DivergenceError", "ModelFileError",
+           *_optimizer_names, "Schedule", "StepDecay", "ExponentialDecay", "InvScaling",
+           "ReduceOnPlateau", "__version__"]
 
 
 def __getattr__(name):

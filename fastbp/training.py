@@ -451,12 +451,14 @@ class _Trainer:
                                      float(self.buf[-3]), total_w, self.alpha)), \
             float(self.buf[-1])
 
-    def update(self, hyper):
+    def update(self, hyper, loss):
+        """Apply the optimizer to ``self.grad``; ``loss`` is the mean loss at the weights the
+        gradient was taken at (a rule may use it, e.g. SARPROP)."""
         if self.clip > 0.0:
             clip_by_global_norm(self.grad, self.clip)
         self.counter[0] += 1
         apply_update(self.opt.code, self.net.params, self.grad, self.opt.state, hyper,
-                     int(self.counter[0]))
+                     int(self.counter[0]), loss)
 
     def compile(self):
         """Load (or compile) the kernels this fit needs, before ranks run together."""
@@ -468,7 +470,7 @@ class _Trainer:
                            order=self.order, count=0, spare=self.spare, dropout=self.rates)
         finish_gradient(params, self.grad, net.layout.spec, 0.0, 1.0, 0.0)
         if not isinstance(self.opt, LBFGS):
-            apply_update(self.opt.code, params, self.grad, state, hyper, 1)
+            apply_update(self.opt.code, params, self.grad, state, hyper, 1, 0.0)
         self.grad[:] = 0
 
     # --- an epoch ---------------------------------------------------------------------------
@@ -479,7 +481,7 @@ class _Trainer:
             loss, _ = self.reduced_gradient(0, self.X.shape[0], np.empty(0, np.int64),
                                             int(self.counter[0]) + 1, 0)
             if np.isfinite(loss):
-                self.update(hyper)
+                self.update(hyper, loss)
             return loss
         if self.mpi:
             return self._mpi_epoch(hyper)
@@ -519,7 +521,7 @@ class _Trainer:
                 continue
             if not np.isfinite(loss):
                 return np.nan
-            self.update(hyper)
+            self.update(hyper, loss)
             total += loss * step_rows
         return total / self.n_total
 

@@ -324,3 +324,121 @@ def norm_loss_and_grads(layers, loss, X, Y, training=True):
         if l > 0:
             dy = (dz @ layer["W"].T) * act_derivative(layers[l - 1]["act"], cache[l - 1][2])
     return value, np.concatenate([np.concatenate(b) for b in blocks])
+
+
+def adagrad(p, g, state, lr, lr_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+    """torch.optim.Adagrad's documented algorithm (no weight decay)."""
+    t = state.get("t", 0) + 1
+    s = state.get("sum", initial_accumulator_value) + g * g
+    state.update(t=t, sum=s)
+    clr = lr / (1 + (t - 1) * lr_decay)
+    return p - clr * g / (np.sqrt(s) + eps)
+
+
+def nadam(p, g, state, lr, beta1=0.9, beta2=0.999, eps=1e-8, momentum_decay=4e-3,
+          weight_decay=0.0, decoupled_weight_decay=False):
+    """torch.optim.NAdam's documented algorithm."""
+    t = state.get("t", 0) + 1
+    if decoupled_weight_decay:
+        p = p * (1 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    mu = beta1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    mu_product = state.get("mu_product", 1.0) * mu
+    m = beta1 * state.get("m", 0.0) + (1 - beta1) * g
+    v = beta2 * state.get("v", 0.0) + (1 - beta2) * g * g
+    state.update(t=t, m=m, v=v, mu_product=mu_product)
+    denom = np.sqrt(v / (1 - beta2 ** t)) + eps
+    return (p - lr * (1 - mu) / (1 - mu_product) * g / denom
+            - lr * mu_next / (1 - mu_product * mu_next) * m / denom)
+
+
+# --- FANN 2.2's full-batch rules, transcribed from fann_train.c ------------------------------
+# FANN's train_slopes[i] is -dE/dw summed over the samples and its epsilon is
+# learning_rate / num_data; with fastbp's mean gradient g that is train_slopes = -g and
+# epsilon = lr (num_data folded into both).  The loops keep FANN's names and branches.
+
+def fann_quickprop(p, g, state, lr=0.7, decay=-0.0001, mu=1.75):
+    """fann_update_weights_quickprop."""
+    weights = p.copy()
+    train_slopes = -g
+    prev_steps = state.setdefault("prev_steps", np.zeros_like(p))
+    prev_train_slopes = state.setdefault("prev_train_slopes", np.zeros_like(p))
+    epsilon = lr
+    shrink_factor = mu / (1.0 + mu)
+    for i in range(p.shape[0]):
+        w = weights[i]
+        prev_step = prev_steps[i]
+        slope = train_slopes[i] + decay * w
+        prev_slope = prev_train_slopes[i]
+        next_step = 0.0
+        if prev_step > 0.001:
+            if slope > 0.0:
+                next_step += epsilon * slope
+            if slope > shrink_factor * prev_slope:
+                next_step += mu * prev_step
+            else:
+                next_step += prev_step * slope / (prev_slope - slope)
+        elif prev_step < -0.001:
+            if slope < 0.0:
+                next_step += epsilon * slope
+            if slope < shrink_factor * prev_slope:
+                next_step += mu * prev_step
+            else:
+                next_step += prev_step * slope / (prev_slope - slope)
+        else:
+            next_step += epsilon * slope
+        prev_steps[i] = next_step
+        w += next_step
+        weights[i] = 1500 if w > 1500 else (-1500 if w < -1500 else w)
+        prev_train_slopes[i] = slope
+    return weights
+
+
+def fann_sarprop(p, g, state, increase_factor=1.2, decrease_factor=0.5, delta_min=1e-6,
+                 delta_max=50.0, weight_decay_shift=-6.644, step_error_threshold_factor=0.1,
+                 step_error_shift=1.385, T=0.015):
+    """fann_update_weights_sarprop.  ``state["loss"]`` is the mean loss at ``p``; FANN's
+    MSE is taken as 2 loss (see fastbp.SARPROP).  Two deliberate differences from the C:
+    rand()/RAND_MAX is fastbp's keyed generator, and the branch for same_sign == 0 keeps the
+    weight's step where FANN stores a stale next_step of the previous weight."""
+    from fastbp.kernels.optimizers import SARPROP_KEY
+    from fastbp.kernels.rng import keyed, uniform_at
+    t = state.get("t", 0) + 1
+    state["t"] = t
+    epoch = t - 1
+    weights = p.copy()
+    train_slopes = -g
+    prev_steps = state.setdefault("prev_steps", np.zeros_like(p))
+    prev_train_slopes = state.setdefault("prev_train_slopes", np.zeros_like(p))
+    MSE = 2.0 * state["loss"]
+    RMSE = np.sqrt(MSE)
+    gen = keyed(SARPROP_KEY, t, 0)
+    for i in range(p.shape[0]):
+        prev_step = max(prev_steps[i], delta_min)
+        slope = -train_slopes[i] - weights[i] * 2.0 ** (-T * epoch + weight_decay_shift)
+        prev_slope = prev_train_slopes[i]
+        same_sign = prev_slope * slope
+        if same_sign > 0.0:
+            next_step = min(prev_step * increase_factor, delta_max)
+            if slope < 0.0:
+                weights[i] += next_step
+            else:
+                weights[i] -= next_step
+        elif same_sign < 0.0:
+            if prev_step < step_error_threshold_factor * MSE:
+                next_step = (prev_step * decrease_factor + uniform_at(gen, i) * RMSE
+                             * 2.0 ** (-T * epoch + step_error_shift))
+            else:
+                next_step = max(prev_step * decrease_factor, delta_min)
+            slope = 0.0
+        else:
+            next_step = prev_step  # FANN: the stale next_step of weight i - 1
+            if slope < 0.0:
+                weights[i] += prev_step
+            else:
+                weights[i] -= prev_step
+        prev_steps[i] = next_step
+        prev_train_slopes[i] = slope
+    return weights

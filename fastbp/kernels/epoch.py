@@ -128,7 +128,7 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alp
         if not fused:
             if clip > 0.0:
                 clip_by_global_norm(grad, clip)
-            apply_update(opt, params, grad, state, hyper, t)
+            apply_update(opt, params, grad, state, hyper, t, batch_loss)
         total += batch_loss * rows
     return total
 
