@@ -14,7 +14,7 @@ from .optimizers import __all__ as _optimizer_names
 from .schedules import (ExponentialDecay, InvScaling, ReduceOnPlateau, Schedule, StepDecay)
 from .training import History, fit
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["Network", "Dense", "fit", "History", "load", "read_fann_data", "write_fann_data", "DivergenceError", "ModelFileError",
            *_optimizer_names, "Schedule", "StepDecay", "ExponentialDecay", "InvScaling",

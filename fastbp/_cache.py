@@ -27,8 +27,7 @@ KERNELS = pathlib.Path(__file__).resolve().parent / "kernels"
 STAMP = "fastbp-kernels.sha256"
 
 
-class KernelCacheWarning(RuntimeWarning):
-    """No writable directory for the compiled kernels: each process compiles them in memory."""
+from .errors import KernelCacheWarning  # noqa: E402  (re-exported for callers)
 
 
 _warned = False

@@ -38,3 +38,22 @@ PREDICT_CHUNK = 256
 #: multiply-adds (about rows x parameters) of one compiled slice of a training epoch: Python
 #: checks for Ctrl-C between slices (about 10-50 ms of work each on this machine's cores)
 EPOCH_SLICE_MACS = 1 << 27
+
+#: elements per np.isfinite call when scanning a big array (keeps the temporary small)
+FINITE_CHUNK = 1 << 16
+
+# --- model files (fastbp/io.py): nothing is inflated or allocated before the sizes a file
+# declares agree with each other and with its size; these bound what a hostile file can ask
+#: largest header member (the JSON plus its .npy header)
+MODEL_HEADER_MAX_BYTES = 1 << 20
+#: deepest nesting of JSON arrays/objects in the header
+MODEL_JSON_MAX_DEPTH = 64
+#: longest integer / float literal in the header
+MODEL_JSON_MAX_INT_DIGITS = 40
+MODEL_JSON_MAX_FLOAT_CHARS = 64
+#: deflated members (np.savez_compressed) may hold at most this many times the file's size
+MODEL_MAX_INFLATION = 16
+#: largest optimizer step count: far beyond any training run, and safe in the int64 counter
+MODEL_MAX_STEPS = 2 ** 53
+#: bytes read per call when a member is read
+MODEL_READ_CHUNK = 1 << 20

@@ -33,8 +33,7 @@ def _as_numeric_array(a, name):
     return arr
 
 
-#: elements per np.isfinite call when scanning a big array (keeps the temporary small)
-_FINITE_CHUNK = 1 << 16
+from ._config import FINITE_CHUNK as _FINITE_CHUNK  # noqa: E402
 
 
 def check_finite(arr, name):

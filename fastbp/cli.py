@@ -20,8 +20,7 @@ import time
 import numpy as np
 
 
-class CliError(Exception):
-    """An error to report as one line, without a traceback."""
+from .errors import CliError  # noqa: E402
 
 
 # --- data files ---------------------------------------------------------------------------
@@ -265,7 +264,7 @@ def _bench(args):
 def build_parser():
     from .registry import ACTIVATIONS, OPTIMIZERS
     parser = argparse.ArgumentParser(
-        prog="fastbp", description="Backpropagation for dense neural networks at C speed.")
+        prog="fastbp", description="Backpropagation at C speed.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

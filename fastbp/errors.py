@@ -1,4 +1,5 @@
-"""Exceptions fastbp raises besides the usual ValueError/TypeError for bad input."""
+"""Every exception and warning fastbp defines (besides the usual ValueError/TypeError for bad
+input)."""
 
 
 class DivergenceError(FloatingPointError):
@@ -17,3 +18,20 @@ class DivergenceError(FloatingPointError):
 
 class ModelFileError(ValueError):
     """A model file is truncated, corrupt, foreign, tampered with or from a newer version."""
+
+
+class FannFormatError(ValueError):
+    """A FANN data file that does not follow the format (message names the file and line)."""
+
+
+class CliError(Exception):
+    """A command-line error to report as one line, without a traceback."""
+
+
+class KernelCacheWarning(RuntimeWarning):
+    """No writable directory for the compiled kernels: each process compiles them in memory."""
+
+
+class MalformedModelFile(Exception):
+    """Internal to :mod:`fastbp.io`: a problem found in a model file, before the file's name is
+    added and it is raised as :class:`ModelFileError`."""

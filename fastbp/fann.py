@@ -11,8 +11,7 @@ import numpy as np
 from .io import atomic_write
 
 
-class FannFormatError(ValueError):
-    """A FANN data file that does not follow the format (message names the file and line)."""
+from .errors import FannFormatError  # noqa: F401  (raised here; re-exported)
 
 
 def _number_location(lines, start_line, index):

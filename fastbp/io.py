@@ -58,6 +58,14 @@ import zipfile
 
 import numpy as np
 
+from ._config import (MODEL_HEADER_MAX_BYTES as _HEADER_MAX_BYTES,
+                      MODEL_JSON_MAX_DEPTH as _JSON_MAX_DEPTH,
+                      MODEL_JSON_MAX_FLOAT_CHARS as _JSON_MAX_FLOAT_CHARS,
+                      MODEL_JSON_MAX_INT_DIGITS as _JSON_MAX_INT_DIGITS,
+                      MODEL_MAX_INFLATION as _MAX_INFLATION, MODEL_MAX_STEPS as _MAX_STEPS,
+                      MODEL_READ_CHUNK as _READ_CHUNK)
+from .errors import MalformedModelFile as _Malformed
+from ._version import __version__
 from .errors import ModelFileError
 
 FORMAT = "fastbp-model"
@@ -256,7 +264,6 @@ def _jsonable(value):
 
 def save_network(net, path, kind="network", estimator=None):
     """Write ``net`` (and its optimizer state) to ``path`` atomically; see the module doc."""
-    from . import __version__
     opt = net.optimizer
     state = None
     opt_header = None
@@ -292,23 +299,8 @@ def _fail(path, why):
 # Nothing is inflated or allocated before the sizes the file declares (zip directory, .npy
 # headers, the JSON header's layer sizes and n_params) agree with each other and with the
 # file's size, so memory stays proportional to the file's real size.
-#: largest header member (the JSON plus its .npy header)
-_HEADER_MAX_BYTES = 1 << 20
-#: deepest nesting of JSON arrays/objects in the header
-_JSON_MAX_DEPTH = 64
-#: longest integer / float literal in the header
-_JSON_MAX_INT_DIGITS = 40
-_JSON_MAX_FLOAT_CHARS = 64
-#: deflated members (np.savez_compressed) may hold at most this many times the file's size
-_MAX_INFLATION = 16
-#: largest optimizer step count: far beyond any training run, and safe in the int64 counter
-_MAX_STEPS = 2 ** 53
-_READ_CHUNK = 1 << 20
+# (the limits are tunables: fastbp/_config.py)
 _JSON_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"?')  # linear even when unterminated
-
-
-class _Malformed(Exception):
-    """A problem found in a model file (read_model_file adds the file's name)."""
 
 
 def _check_directory(zf, file_size):

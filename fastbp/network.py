@@ -8,11 +8,13 @@ from ._config import CHUNK_ROWS, PREDICT_CHUNK
 from ._threads import blas_threads_for
 from ._validation import (check_dtype, check_number, check_sample_weight, check_targets,
                           check_X, per_hidden_layer)
+from .io import _fail, read_model_file, save_network
 from .kernels import codes
 from .kernels.epoch import evaluate, finish_gradient, gradient_sums, predict_into
-from .layers import Dense
+from .layers import Dense, from_config
 from .layout import Layout
-from .registry import ACTIVATIONS, LOSSES, default_loss
+from .registry import ACTIVATIONS, LOSSES, OPTIMIZERS, default_loss
+from .training import fit as _fit
 from .workspace import Workspace
 
 _NO_ORDER = np.empty(0, dtype=np.int64)
@@ -295,15 +297,13 @@ class Network:
                 and X.shape[1] == self._n_in and X.shape[0] > 0 and X.flags.c_contiguous):
             X = self._check_X(X, finite=False)
         n = X.shape[0]
-        rows = min(n, PREDICT_CHUNK)
         out = np.empty((n, self._n_out), dtype=dtype)
-        acts = np.empty(rows * self.layout.activation_width, dtype=dtype)
-        stats = np.empty(max(rows * self.layout.stats_width, 1), dtype=dtype)
         if n == 1:  # one row never uses BLAS: no thread policy needed
-            ok = predict_into(X, self._params, self._buffers, self._spec, out, acts, stats)
+            ok = predict_into(X, self._params, self._buffers, self._spec, out, PREDICT_CHUNK)
         else:
-            with blas_threads_for(self.layout, rows):
-                ok = predict_into(X, self._params, self._buffers, self._spec, out, acts, stats)
+            with blas_threads_for(self.layout, min(n, PREDICT_CHUNK)):
+                ok = predict_into(X, self._params, self._buffers, self._spec, out,
+                                  PREDICT_CHUNK)
         if not ok:
             raise ValueError("X contains NaN or infinity")
         return out
@@ -413,7 +413,6 @@ class Network:
     def save(self, path):
         """Write the network (and its optimizer state) to ``path`` as a fastbp model file
         (a validated ``.npz``, written atomically; see :mod:`fastbp.io`)."""
-        from .io import save_network
         return save_network(self, path)
 
     def fit(self, X, y, epochs=10, batch_size=32, learning_rate=None, optimizer="sgd",
@@ -424,6 +423,76 @@ class Network:
         :func:`fastbp.training.fit` for every option (validation, early stopping, schedules,
         regularization, callbacks, progress).
         """
-        from .training import fit
-        return fit(self, X, y, epochs=epochs, batch_size=batch_size,
+        return _fit(self, X, y, epochs=epochs, batch_size=batch_size,
                    learning_rate=learning_rate, optimizer=optimizer, seed=seed, **options)
+
+
+# --- model files -------------------------------------------------------------------------
+def _layers_from_header(header, path):
+    """(n_inputs, layer objects) of a version 2 header, or of a version 1 one (dense layers
+    from ``layer_sizes`` and ``activations``)."""
+    if header["version"] >= 2:
+        layers = header.get("layers")
+        n_inputs = header.get("n_inputs")
+        if not isinstance(layers, list) or not layers:
+            _fail(path, "header field 'layers' is missing or empty")
+        if not isinstance(n_inputs, int) or isinstance(n_inputs, bool):
+            _fail(path, "header field 'n_inputs' is missing or not an int")
+        try:
+            return n_inputs, [from_config(c) for c in layers]
+        except (TypeError, ValueError) as e:
+            _fail(path, f"invalid layer description ({e})")
+    sizes = header["layer_sizes"]
+    acts = header["activations"]
+    if len(sizes) < 2 or len(acts) != len(sizes) - 1:
+        _fail(path, f"{len(sizes)} layer sizes do not fit {len(acts)} activations")
+    try:
+        return sizes[0], [Dense(n, activation=a) for n, a in zip(sizes[1:], acts)]
+    except (TypeError, ValueError) as e:
+        _fail(path, f"invalid network description ({e})")
+
+
+def network_from_header(header, params, state, buffers, path):
+    """Rebuild a Network (with its buffers and optimizer state) from validated file
+    contents."""
+    n_inputs, layers = _layers_from_header(header, path)
+    try:
+        net = Network([n_inputs] + layers, loss=header["loss"], dtype=header["dtype"])
+    except (TypeError, ValueError) as e:
+        _fail(path, f"invalid network description ({e})")
+    if net.n_params != params.shape[0]:
+        _fail(path, f"the layers need {net.n_params} parameters, the file has "
+                    f"{params.shape[0]}")
+    if net.buffers.size != buffers.shape[0]:
+        _fail(path, f"the layers need {net.buffers.size} buffer values, the file has "
+                    f"{buffers.shape[0]}")
+    if header["layer_sizes"] != list(net.sizes) or header["activations"] != net.activations:
+        _fail(path, "layer_sizes/activations do not describe the layers")
+    net.params[:] = params
+    net.buffers[:] = buffers
+    metadata = header.get("metadata", {})
+    if not isinstance(metadata, dict):
+        _fail(path, "metadata is not a JSON object")
+    net.metadata = metadata
+    opt = header.get("optimizer")
+    if opt is not None:
+        if not isinstance(opt, dict) or opt.get("name") not in OPTIMIZERS:
+            _fail(path, f"unknown optimizer {opt!r}")
+        try:
+            optimizer = OPTIMIZERS.get(opt["name"]).cls(**opt.get("params", {}))
+        except (TypeError, ValueError) as e:
+            _fail(path, f"invalid optimizer parameters ({e})")
+        expected = (optimizer.n_slots, params.shape[0]) if optimizer.n_slots else (1, 0)
+        if state.shape != expected:
+            _fail(path, f"optimizer {opt['name']} keeps {optimizer.n_slots} state slots, the "
+                        f"file has state of shape {state.shape}")
+        optimizer.state = np.array(state)
+        optimizer.t = opt.get("t", 0)  # validated by read_model_file
+        net.optimizer = optimizer
+    return net
+
+
+def read_network(path):
+    """(header, network) of a model file."""
+    header, params, state, buffers = read_model_file(path)
+    return header, network_from_header(header, params, state, buffers, path)

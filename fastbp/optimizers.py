@@ -37,7 +37,7 @@ class Optimizer:
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
-        if cls.name is not None and cls.name not in OPTIMIZERS._by_name:
+        if cls.name is not None and cls.name not in OPTIMIZERS:
             OPTIMIZERS.add(Entry(cls.name, None, cls=cls, full_batch=cls.full_batch))
 
     def __init__(self, learning_rate):

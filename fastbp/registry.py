@@ -56,12 +56,11 @@ class Entry:
 class Registry:
     """Names -> entries, with one error message for every unknown name."""
 
-    def __init__(self, what, entries=(), loader=None):
+    def __init__(self, what, entries=()):
         self.what = what
         self._by_name = {}
         self._by_code = {}
         self._entries = []
-        self._loader = loader  # imports the module whose classes register themselves
         for e in entries:
             self.add(e)
 
@@ -77,17 +76,10 @@ class Registry:
         self._entries.append(entry)
         return entry
 
-    def _load(self):
-        if self._loader is not None:
-            loader, self._loader = self._loader, None
-            loader()
-
     def __iter__(self):
-        self._load()
         return iter(list(self._entries))
 
     def __contains__(self, name):
-        self._load()
         return name in self._by_name
 
     def names(self, **traits):
@@ -102,7 +94,6 @@ class Registry:
     def get(self, name, *, label=None, **traits):
         """The entry called ``name`` (case-sensitive), or a TypeError/ValueError that lists
         the valid choices (restricted to entries with the given traits)."""
-        self._load()
         label = label or self.what
         if not isinstance(name, str):
             raise TypeError(f"{label} must be a string, one of {self.choices(**traits)}, got "
@@ -117,7 +108,6 @@ class Registry:
         return self.get(name, **kw).code
 
     def by_code(self, code):
-        self._load()
         return self._by_code[int(code)]
 
     def name_of(self, code):
@@ -161,13 +151,10 @@ LAYER_KINDS = Registry("layer kind", [
 ])
 
 
-def _load_optimizers():
-    from . import optimizers  # noqa: F401  (its classes register themselves)
-
-
-#: filled by the classes of :mod:`fastbp.optimizers`; traits: ``cls`` (the class),
-#: ``full_batch`` (needs the whole data set's gradient per step)
-OPTIMIZERS = Registry("optimizer", loader=_load_optimizers)
+#: filled by the classes of :mod:`fastbp.optimizers` as they are defined (``import fastbp``
+#: imports that module); traits: ``cls`` (the class), ``full_batch`` (needs the whole data
+#: set's gradient per step)
+OPTIMIZERS = Registry("optimizer")
 
 
 def default_loss(output):

@@ -3,8 +3,9 @@
 Drop-in counterparts of ``sklearn.neural_network.MLPClassifier``/``MLPRegressor`` with the
 same parameter names where the idea is the same, trained by fastbp's compiled kernels.  Extra
 parameters: ``dtype`` ("float64" or "float32"), ``dropout`` (hidden-layer dropout rate),
-``clip_norm`` (gradient clipping), and solvers ``rprop``, ``rmsprop`` and ``adamw`` beside
-``sgd``, ``adam`` and ``lbfgs``.
+``clip_norm`` (gradient clipping), and every optimizer fastbp registers as a solver (beside
+``sgd``, ``adam`` and ``lbfgs``: ``adamw``, ``nadam``, ``adagrad``, ``rmsprop``, and FANN's
+full-batch ``rprop``, ``quickprop``, ``sarprop``).
 
 Requires scikit-learn (``pip install fastbp[sklearn]``); ``import fastbp`` does not.
 
@@ -34,8 +35,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from . import optimizers as opt_mod
 from .io import _fail, save_network
-from .loading import read_network
-from .network import Network
+from .network import Network, read_network
 from .registry import ACTIVATIONS, OPTIMIZERS
 from .schedules import InvScaling, ReduceOnPlateau, Schedule
 from .training import fit as train
@@ -348,7 +348,7 @@ class _BaseMLP(BaseEstimator):
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier (binary, multi-class and multi-label), trained with
     fastbp's kernels; parameters as ``sklearn.neural_network.MLPClassifier`` plus ``dtype``,
-    ``dropout``, ``clip_norm`` and the solvers ``rprop``/``rmsprop``/``adamw``."""
+    ``dropout``, ``clip_norm`` and every registered optimizer as a solver."""
 
     def _output_layer(self):
         if self._label_binarizer.y_type_ == "multiclass":
@@ -455,7 +455,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor (one or several outputs), trained with fastbp's
     kernels; parameters as ``sklearn.neural_network.MLPRegressor`` plus ``dtype``,
-    ``dropout``, ``clip_norm`` and the solvers ``rprop``/``rmsprop``/``adamw``."""
+    ``dropout``, ``clip_norm`` and every registered optimizer as a solver."""
 
     def _output_layer(self):
         return "identity", "squared_error"

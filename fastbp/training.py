@@ -257,7 +257,8 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         Samples per update: 1 is online (incremental) training as in FANN, ``len(X)`` full
         batch.  Ignored by full-batch optimizers (``rprop``, ``lbfgs``).
     optimizer : str or Optimizer
-        ``sgd``, ``adam``, ``adamw``, ``rmsprop``, ``rprop``, ``lbfgs`` or an object from
+        A registered name (``fastbp.registry.OPTIMIZERS``: sgd, adam, adamw, nadam, adagrad,
+        rmsprop, and the full-batch rprop, quickprop, sarprop, lbfgs) or an object from
         :mod:`fastbp.optimizers`; ``learning_rate`` overrides a named optimizer's default.
     seed : int, optional
         Seeds shuffling, dropout and the validation split: the same seed (and the same

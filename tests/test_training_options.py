@@ -217,3 +217,65 @@ def test_option_errors():
         net.fit(X, y, callbacks=[1])
     with pytest.raises(ValueError, match="X_val has 4 features"):
         net.fit(X, y, validation_data=(X[:, :4], y))
+
+
+# --- interrupts and divergence leave one consistent state ------------------------------------
+def test_an_interrupt_between_epoch_slices_restores_the_last_completed_epoch(monkeypatch):
+    """Ctrl-C arrives between two compiled slices of an epoch (Python sees signals only
+    there): the network, its optimizer state, the step count and the history then all describe
+    the end of the last completed epoch, exactly as a run that stopped there."""
+    import fastbp.training as tr
+    X, y = toy(n=120)
+    monkeypatch.setattr(tr, "EPOCH_SLICE_MACS", 1)  # one batch per kernel call
+    calls = {"n": 0}
+    real = tr.train_epoch
+
+    def interrupted(*args):
+        calls["n"] += 1
+        if calls["n"] == 2 * 15 + 4:  # epoch 3 (15 batches per epoch), a few batches in
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(tr, "train_epoch", interrupted)
+    net = fastbp.Network([5, 8, 3], dtype=np.float64, seed=0)
+    with pytest.raises(KeyboardInterrupt) as info:
+        net.fit(X, y, epochs=10, batch_size=8, optimizer="adam", seed=1)
+    assert "epoch 3" in "".join(getattr(info.value, "__notes__", []))
+    monkeypatch.setattr(tr, "train_epoch", real)
+    ref = fastbp.Network([5, 8, 3], dtype=np.float64, seed=0)
+    ref.fit(X, y, epochs=2, batch_size=8, optimizer="adam", seed=1)
+    assert net.history.epochs == 2 and net.history.stop_reason == "interrupted"
+    assert net.optimizer.t == ref.optimizer.t == 30
+    np.testing.assert_array_equal(net.params, ref.params)
+    np.testing.assert_array_equal(net.optimizer.state, ref.optimizer.state)
+
+
+def test_a_long_epoch_runs_in_bounded_slices(monkeypatch):
+    """The epoch kernel is called in slices of about EPOCH_SLICE_MACS multiply-adds, so a
+    signal is seen within one slice; a small epoch is still one call."""
+    import fastbp.training as tr
+    counts = []
+    real = tr.train_epoch
+    monkeypatch.setattr(tr, "train_epoch", lambda *a: counts.append(1) or real(*a))
+    X, y = toy(n=600)
+    net = fastbp.Network([5, 8, 3], dtype=np.float64, seed=0)
+    net.fit(X, y, epochs=1, batch_size=1, seed=0)
+    assert len(counts) == 1
+    counts.clear()
+    monkeypatch.setattr(tr, "EPOCH_SLICE_MACS", 20 * net.n_params)
+    net.fit(X, y, epochs=1, batch_size=1, seed=0)
+    assert len(counts) == 30  # 600 rows, 20 per slice
+
+
+def test_divergence_restores_the_step_count_with_the_weights():
+    X, y = toy(n=60)
+    net = fastbp.Network([5, 8, 3], hidden_activation="relu", output="identity",
+                         dtype=np.float64, seed=0)
+    Y = np.eye(3)[y] * 1e3
+    net.fit(X, Y, epochs=1, batch_size=10, optimizer="sgd", learning_rate=1e-6, seed=0)
+    good, t = net.params.copy(), net.optimizer.t
+    with pytest.raises(fastbp.DivergenceError):
+        net.fit(X, Y, epochs=5, batch_size=10, optimizer="sgd", learning_rate=1e3, seed=0,
+                warm_start=True)
+    assert net.history.epochs == 0 and net.optimizer.t == t
+    np.testing.assert_array_equal(net.params, good)

@@ -30,15 +30,13 @@ from collections import namedtuple
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .._config import JIT, PREDICT_CHUNK
 from ..registry import CROSS_ENTROPY, SQUARED_ERROR
-from .codes import A_OFF, EVAL, KIND, N_IN, N_OUT, SPEC_COLUMNS, T_OFF
-from .epoch import evaluate, finish_gradient, gradient_sums, predict_into
+from .codes import EVAL, N_IN, N_OUT, SPEC_COLUMNS
+from .epoch import eval_buffers, evaluate, finish_gradient, gradient_sums, predict_into
 
 #: what :func:`network_arrays` returns
 NetworkArrays = namedtuple("NetworkArrays", ["params", "buffers", "spec", "loss"])
-
-_CHUNK = 256
 
 
 def network_arrays(net):
@@ -57,7 +55,6 @@ def _check(X, params, spec):
         raise ValueError("spec is not a fastbp layer table")
     if X.shape[1] != spec[0, N_IN]:
         raise ValueError("X has the wrong number of features for this network")
-    last = spec.shape[0] - 1
     if params.shape[0] < 1:
         raise ValueError("params is empty")
 
@@ -74,25 +71,12 @@ def _check_targets(X, Y, params, spec, loss):
 
 
 @njit(**JIT)
-def _buffers_for(spec, rows, dtype):
-    last = spec.shape[0] - 1
-    acts = np.empty(rows * (spec[last, A_OFF] + spec[last, N_OUT]), dtype=dtype)
-    width = 0
-    for l in range(spec.shape[0]):
-        if spec[l, KIND] != 0:
-            width = max(width, spec[l, T_OFF] + 2 * spec[l, N_OUT])
-    stats = np.empty(max(rows * width, 1), dtype=dtype)
-    return acts, stats
-
-
-@njit(**JIT)
 def predict_proba(X, params, buffers, spec):
     """Output activations (N, n_out) of the network ``(params, buffers, spec)`` for the rows
     of X (a ValueError for NaN or infinite inputs)."""
     _check(X, params, spec)
     out = np.empty((X.shape[0], spec[spec.shape[0] - 1, N_OUT]), dtype=params.dtype)
-    acts, stats = _buffers_for(spec, min(max(X.shape[0], 1), _CHUNK), params.dtype)
-    if not predict_into(X, params, buffers, spec, out, acts, stats):
+    if not predict_into(X, params, buffers, spec, out, PREDICT_CHUNK):
         raise ValueError("X contains NaN or infinity")
     return out
 
@@ -101,7 +85,7 @@ def predict_proba(X, params, buffers, spec):
 def mean_loss(X, Y, params, buffers, spec, loss):
     """Mean loss over (X, Y), Y a (N, n_out) target matrix (one-hot for classes)."""
     _check_targets(X, Y, params, spec, loss)
-    acts, stats = _buffers_for(spec, min(max(X.shape[0], 1), _CHUNK), params.dtype)
+    acts, stats = eval_buffers(spec, min(max(X.shape[0], 1), PREDICT_CHUNK), params.dtype)
     out = np.empty(Y.shape, dtype=params.dtype)
     return evaluate(X, Y, np.empty(0, dtype=params.dtype), params, buffers, spec, loss, out,
                     acts, stats)
@@ -114,8 +98,8 @@ def gradient(X, Y, params, buffers, spec, loss, grad):
     _check_targets(X, Y, params, spec, loss)
     if grad.shape[0] != params.shape[0]:
         raise ValueError("grad must have as many entries as params")
-    rows = min(max(X.shape[0], 1), _CHUNK)
-    acts, stats = _buffers_for(spec, rows, params.dtype)
+    rows = min(max(X.shape[0], 1), PREDICT_CHUNK)
+    acts, stats = eval_buffers(spec, rows, params.dtype)
     hidden = 1
     for l in range(1, spec.shape[0]):
         hidden = max(hidden, spec[l, N_IN])

@@ -22,7 +22,7 @@ from numba import njit
 from .._config import JIT
 from .activations import activate
 from .borrow import borrow
-from .codes import A_OFF, ACT, EVAL, N_OUT
+from .codes import A_OFF, ACT, DENSE, EVAL, KIND, N_OUT, T_OFF
 from .losses import output_delta
 from .model import add_l2, backward, forward, fused_update_possible
 from .optimizers import SGD, apply_update, clip_by_global_norm
@@ -204,21 +204,34 @@ def all_finite(X):
 
 
 @njit(**JIT)
-def predict_into(X, params, bufs, spec, out, acts, stats):
-    """Output activations of every row of ``X`` (N, n_in) into ``out`` (N, n_out), in
-    chunks of as many rows as ``acts`` holds; normalization by running statistics.
+def eval_buffers(spec, rows, dtype):
+    """Activation and statistics buffers for evaluation-mode passes of ``rows`` rows."""
+    last = spec.shape[0] - 1
+    acts = np.empty(rows * (spec[last, A_OFF] + spec[last, N_OUT]), dtype=dtype)
+    width = 0
+    for l in range(spec.shape[0]):
+        if spec[l, KIND] != DENSE:
+            width = max(width, spec[l, T_OFF] + 2 * spec[l, N_OUT])
+    stats = np.empty(max(rows * width, 1), dtype=dtype)
+    return acts, stats
+
+
+@njit(**JIT)
+def predict_into(X, params, bufs, spec, out, chunk):
+    """Output activations of every row of ``X`` (N, n_in) into ``out`` (N, n_out), ``chunk``
+    rows at a time; normalization by running statistics.
 
     Returns False, without computing anything, when ``X`` holds a NaN or an infinity.
     """
     X, params, bufs, spec, out = borrow(X), borrow(params), borrow(bufs), borrow(spec), \
         borrow(out)
-    acts, stats = borrow(acts), borrow(stats)
     if not all_finite(X):
         return False
     n, n_in = X.shape
     last = spec.shape[0] - 1
     n_out = spec[last, N_OUT]
-    chunk = acts.shape[0] // (spec[last, A_OFF] + n_out)
+    chunk = min(chunk, n)
+    acts, stats = eval_buffers(spec, chunk, params.dtype)
     no_dropout = np.empty(0)
     no_pre = np.empty(0, dtype=acts.dtype)
     Xf = X.reshape(X.size)

@@ -52,14 +52,15 @@ def forward(x, xo, params, bufs, spec, acts, pre, stats, rows, mode, activate_ou
     n_layers = spec.shape[0]
     use_dropout = dropout.shape[0] > 0
     for l in range(n_layers):
+        # the input rows only ever go to a dense row (a norm row follows a dense one); kept
+        # apart from the activation buffer so a read-only ``x`` is never typed writable
         if l == 0:
-            src, so = x, xo
+            dense.forward(x, xo, params, spec, 0, acts, rows)
+        elif spec[l, KIND] == DENSE:
+            dense.forward(acts, rows * spec[l - 1, A_OFF], params, spec, l, acts, rows)
         else:
-            src, so = acts, rows * spec[l - 1, A_OFF]
-        if spec[l, KIND] == DENSE:
-            dense.forward(src, so, params, spec, l, acts, rows)
-        else:
-            norm.forward(src, so, params, bufs, spec, l, acts, stats, rows, mode)
+            norm.forward(acts, rows * spec[l - 1, A_OFF], params, bufs, spec, l, acts, stats,
+                         rows, mode)
         zo = rows * spec[l, A_OFF]
         n = spec[l, N_OUT]
         if l < n_layers - 1:
@@ -79,13 +80,13 @@ def backward(x, xo, params, grad, spec, acts, pre, stats, tmp, rows, mode, dropo
     use_dropout = dropout.shape[0] > 0
     for l in range(spec.shape[0] - 1, -1, -1):
         if l == 0:
-            src, so = x, xo
-        else:
-            src, so = acts, rows * spec[l - 1, A_OFF]
+            dense.backward(x, xo, params, grad, spec, 0, acts, tmp, rows, lr)
+            break
+        so = rows * spec[l - 1, A_OFF]
         if spec[l, KIND] == DENSE:
-            dense.backward(src, so, params, grad, spec, l, acts, tmp, rows, lr)
+            dense.backward(acts, so, params, grad, spec, l, acts, tmp, rows, lr)
         else:
-            norm.backward(src, so, params, grad, spec, l, acts, tmp, stats, rows, mode)
+            norm.backward(acts, so, params, grad, spec, l, acts, tmp, stats, rows, mode)
         if l > 0:
             count = rows * spec[l, N_IN]
             if use_dropout and dropout[l - 1] > 0.0:
