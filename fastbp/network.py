@@ -255,6 +255,15 @@ class Network:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        # a network owns writable vectors (unpickled from a read-only memory map, they are
+        # not): the kernels write buffers and parameters
+        for name in ("_params", "_buffers"):
+            arr = getattr(self, name, None)
+            if arr is not None and not arr.flags.writeable:
+                setattr(self, name, np.array(arr))
+        if getattr(self.optimizer, "state", None) is not None \
+                and not self.optimizer.state.flags.writeable:
+            self.optimizer.state = np.array(self.optimizer.state)
         self._bind()
 
     def __repr__(self):
