@@ -98,7 +98,7 @@ class MPIReducer:
         """Every rank must train the same network the same way: a clear error on every rank
         (from one collective, so no rank is left waiting) when they differ; then every rank
         takes rank 0's parameters and buffers."""
-        sigs = self.comm.allgather(signature)
+        sigs = self.comm.allgather(signature())
         differ = sorted({k for s in sigs for k in s if s.get(k) != sigs[0].get(k)})
         if differ:
             details = "; ".join(f"{k}: " + ", ".join(f"rank {r}={s.get(k)!r}"

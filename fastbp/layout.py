@@ -91,6 +91,10 @@ class Layout:
                                 default=1)
         #: whether some activation's derivative needs the pre-activations kept
         self.needs_pre = any(ACTIVATIONS.by_code(r[3]).needs_pre for r in rows[:-1])
+        #: whether a batch-norm row is present (batch statistics need whole batches)
+        self.has_batch_norm = any(r[0] == codes.BATCH_NORM for r in rows)
+        #: multiply-adds per row of the biggest dense product (asked before every kernel call)
+        self._largest = max(r[1] * r[2] for r in rows if r[0] == codes.DENSE)
 
     # --- rows -------------------------------------------------------------------------------
     @property
@@ -121,17 +125,13 @@ class Layout:
         return tuple(int(self.spec[rows[-1], codes.ACT]) for rows in self.layer_rows)
 
     @property
-    def has_batch_norm(self):
-        return bool((self.spec[:, codes.KIND] == codes.BATCH_NORM).any())
-
-    @property
     def is_plain(self):
         """Only dense rows (no normalization)."""
         return bool((self.spec[:, codes.KIND] == codes.DENSE).all())
 
     def largest_product(self, rows):
         """Multiply-adds of the biggest dense (rows x n_in x n_out) product of one batch."""
-        return rows * max(self.n_in(l) * self.n_out(l) for l in self.dense_rows)
+        return rows * self._largest
 
     # --- slices and views -----------------------------------------------------------------
     def weight_slice(self, row):

@@ -10,7 +10,8 @@ from ._validation import (check_dtype, check_number, check_sample_weight, check_
                           check_X, per_hidden_layer)
 from .io import _fail, read_model_file, save_network
 from .kernels import codes
-from .kernels.epoch import evaluate, finish_gradient, gradient_sums, predict_into
+from .kernels.epoch import (evaluate, finish_gradient, gradient_sums, predict_into,
+                            predict_into_buffered)
 from .layers import Dense, from_config
 from .layout import Layout
 from .registry import ACTIVATIONS, LOSSES, OPTIMIZERS, default_loss
@@ -81,6 +82,7 @@ class Network:
         self.loss_code = loss_entry.code
         self._params = np.zeros(self.layout.n_params, dtype=self.dtype)
         self._buffers = np.zeros(self.layout.n_buffers, dtype=self.dtype)
+        self._has_buffers = self.layout.n_buffers > 0
         self._bind()
         #: the optimizer of the last ``fit`` (its state survives for ``warm_start``)
         self.optimizer = None
@@ -308,14 +310,21 @@ class Network:
         n = X.shape[0]
         out = np.empty((n, self._n_out), dtype=dtype)
         if n == 1:  # one row never uses BLAS: no thread policy needed
-            ok = predict_into(X, self._params, self._buffers, self._spec, out, PREDICT_CHUNK)
+            if self._has_buffers:
+                ok = predict_into_buffered(X, self._params, self._buffers, self._spec, out)
+            else:
+                ok = predict_into(X, self._params, self._spec, out)
         else:
             with blas_threads_for(self.layout, min(n, PREDICT_CHUNK)):
-                ok = predict_into(X, self._params, self._buffers, self._spec, out,
-                                  PREDICT_CHUNK)
+                ok = self._predict_into(X, out)
         if not ok:
             raise ValueError("X contains NaN or infinity")
         return out
+
+    def _predict_into(self, X, out):
+        if self._has_buffers:
+            return predict_into_buffered(X, self._params, self._buffers, self._spec, out)
+        return predict_into(X, self._params, self._spec, out)
 
     def predict(self, X):
         """Class labels (0..n_outputs-1) for a softmax output; 0/1 for a logistic output (a
@@ -364,7 +373,7 @@ class Network:
         if spare is None:
             spare = grad if count <= ws.rows else np.empty_like(grad)
         if dropout is None:
-            dropout = np.empty(0)
+            dropout = self._params[:0]
         with blas_threads_for(self.layout, ws.rows):
             return gradient_sums(X, Y, sw, order, start, count, self._params, self._buffers,
                                  grad, spare, self._spec, self.loss_code, ws.acts, ws.pre,

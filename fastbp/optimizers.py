@@ -53,8 +53,13 @@ class Optimizer:
 
     @classmethod
     def _param_names(cls):
-        import inspect
-        return [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+        """The constructor's keyword arguments (looked up once per class: ``fit`` asks)."""
+        names = cls.__dict__.get("_PARAM_NAMES")
+        if names is None:
+            import inspect
+            names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+            cls._PARAM_NAMES = names
+        return names
 
     def hyper(self, learning_rate=None):
         """The float64 vector the kernels read: the learning rate, then ``hyper_names``."""

@@ -105,21 +105,24 @@ class LocalReducer:
         """Rank 0's values of ``arr`` on every rank, in place."""
 
     def start(self, net, signature):
-        """Check that every rank trains the same way and give all rank 0's weights."""
+        """Check that every rank trains the same way (``signature()``: a dict) and give all
+        rank 0's weights."""
 
     def warm(self, compile_kernels):
-        compile_kernels()
+        """Compile the kernels before ranks run together (one process: on first use)."""
 
 
 def _seed_states(seed, reducer):
     """(shuffle state, dropout key) from ``seed``: the key is the same on every rank, the
-    shuffling stream is the rank's own.  ``seed=None`` draws fresh entropy (rank 0's)."""
+    shuffling stream is the rank's own (rank 0's is the single-process one).  ``seed=None``
+    draws fresh entropy (rank 0's)."""
     if seed is None:
         seed = reducer.bcast(int(np.random.SeedSequence().entropy))
-    key = np.random.SeedSequence(seed).generate_state(1, dtype=np.uint64)[0]
-    shuf = np.random.SeedSequence(seed, spawn_key=(reducer.rank,)).generate_state(
-        1, dtype=np.uint64)[0]
-    return np.array([shuf, key], dtype=np.uint64), seed
+    states = np.random.SeedSequence(seed).generate_state(2, dtype=np.uint64)
+    if reducer.rank > 0:
+        states[0] = np.random.SeedSequence(seed, spawn_key=(reducer.rank,)).generate_state(
+            1, dtype=np.uint64)[0]
+    return states, seed
 
 
 def _class_labels(net, Y):
@@ -214,8 +217,8 @@ def _dropout_rates(net, dropout):
     rates = per_hidden_layer(dropout, net.layout.n_layers - 1, "dropout")
     rates = [check_number(r, "dropout", 0.0, 1.0, high_open=True) for r in rates]
     if not any(rates):
-        return np.empty(0)
-    return net.layout.row_rates(rates)
+        return np.empty(0, dtype=net.dtype)
+    return net.layout.row_rates(rates).astype(net.dtype)
 
 
 class _Progress:
@@ -369,13 +372,11 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
                                            else min(batch_size, n_local))
     net._check_training_rows(min(batch_size, n_total) if not opt.full_batch else n_total)
 
-    reducer.start(net, {"layer_sizes": list(net.sizes), "layers": net.layout.spec.tolist(),
-                        "loss": net.loss,
-                        "dtype": net.dtype.name,
-                        "optimizer": [opt.name, sorted(opt.get_params().items())],
-                        "batch_size": batch_size, "epochs": epochs, "alpha": alpha,
-                        "clip_norm": clip, "dropout": rates.tolist(), "shuffle": bool(shuffle),
-                        "n_outputs": int(Y.shape[1])})
+    reducer.start(net, lambda: {
+        "layer_sizes": list(net.sizes), "layers": net.layout.spec.tolist(), "loss": net.loss,
+        "dtype": net.dtype.name, "optimizer": [opt.name, sorted(opt.get_params().items())],
+        "batch_size": batch_size, "epochs": epochs, "alpha": alpha, "clip_norm": clip,
+        "dropout": rates.tolist(), "shuffle": bool(shuffle), "n_outputs": int(Y.shape[1])})
     if warm_start and net.optimizer is not None:
         prev = net.optimizer
         if type(prev) is not type(opt):

@@ -107,6 +107,31 @@ def per_sample_loss(loss, P, Y, z=None):
     raise ValueError(loss)
 
 
+def output_delta(out, loss, P, Y, z):
+    """dL_r/dz of each sample's loss through the output activation ``out`` (outputs P,
+    pre-activations z), from dL/dP and the activation's Jacobian."""
+    if out == "softmax":
+        dP = -Y / P  # cross entropy
+        # Jacobian of softmax: J = diag(p) - p p^T, applied row by row
+        return P * (dP - (dP * P).sum(axis=1, keepdims=True))
+    if loss == "squared_error":
+        dP = P - Y
+    elif loss == "binary_cross_entropy":
+        dP = -Y / P + (1 - Y) / (1 - P)
+    else:
+        raise ValueError(loss)
+    return dP * act_derivative(out, z)
+
+
+def random_targets(rng, loss, batch, n_out):
+    """Targets that suit ``loss``: one-hot rows, 0/1 labels, or real values."""
+    if loss == "cross_entropy":
+        return np.eye(n_out)[rng.integers(0, n_out, batch)]
+    if loss == "binary_cross_entropy":
+        return (rng.random((batch, n_out)) < 0.5).astype(float)
+    return rng.normal(size=(batch, n_out))
+
+
 def loss_and_grads(Ws, bs, acts, loss, X, Y, sw=None, alpha=0.0, masks=None):
     """Mean loss (+ alpha/2 |W|^2 / norm) and per-layer gradients (dW list, db list).
 
@@ -122,18 +147,7 @@ def loss_and_grads(Ws, bs, acts, loss, X, Y, sw=None, alpha=0.0, masks=None):
     value += 0.5 * alpha * sum((W ** 2).sum() for W in Ws) / norm
     # dL_r/dP for each sample, then through the output activation's Jacobian
     out = acts[-1]
-    if out == "softmax":
-        dP = -Y / P  # cross entropy
-        # Jacobian of softmax: J = diag(p) - p p^T, applied row by row
-        dZ = P * (dP - (dP * P).sum(axis=1, keepdims=True))
-    else:
-        if loss == "squared_error":
-            dP = P - Y
-        elif loss == "binary_cross_entropy":
-            dP = -Y / P + (1 - Y) / (1 - P)
-        else:
-            raise ValueError(loss)
-        dZ = dP * act_derivative(out, Z[-1])
+    dZ = output_delta(out, loss, P, Y, Z[-1])
     dZ = dZ * (w / norm)[:, None]
     dWs = [None] * len(Ws)
     dbs = [None] * len(Ws)
@@ -298,17 +312,7 @@ def norm_loss_and_grads(layers, loss, X, Y, training=True):
     P = cache[-1][3]
     value = per_sample_loss(loss, P, Y, y_out).mean()
     out = layers[-1]["act"]
-    if out == "softmax":
-        dP = -Y / P
-        dy = P * (dP - (dP * P).sum(axis=1, keepdims=True))
-    else:
-        if loss == "squared_error":
-            dP = P - Y
-        elif loss == "binary_cross_entropy":
-            dP = -Y / P + (1 - Y) / (1 - P)
-        else:
-            raise ValueError(loss)
-        dy = dP * act_derivative(out, y_out)
+    dy = output_delta(out, loss, P, Y, y_out)
     dy = dy / n
     blocks = [None] * len(layers)
     for l in range(len(layers) - 1, -1, -1):

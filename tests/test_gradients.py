@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from naive import flatten, loss_and_grads, numeric_gradient, rel_error
+from naive import random_targets, flatten, loss_and_grads, numeric_gradient, rel_error
 
 HIDDEN = ["identity", "logistic", "tanh", "relu", "leaky_relu"]
 # (output activation, loss): every pairing the library accepts
@@ -19,13 +19,7 @@ def make_problem(depth, batch, out_act, loss, hidden, seed=0, n_in=4, n_out=3, w
     # biases away from zero so every bias gradient is exercised
     net.params[:] = rng.normal(0, 0.6, net.n_params)
     X = rng.normal(size=(batch, n_in))
-    if loss == "cross_entropy":
-        Y = np.eye(n_out)[rng.integers(0, n_out, batch)]
-    elif loss == "binary_cross_entropy":
-        Y = (rng.random((batch, n_out)) < 0.5).astype(float)
-    else:
-        Y = rng.normal(size=(batch, n_out))
-    return net, X, Y
+    return net, X, random_targets(rng, loss, batch, n_out)
 
 
 def reference(net, X, Y, sw=None, alpha=0.0):

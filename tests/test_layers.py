@@ -8,7 +8,7 @@ import pytest
 
 import fastbp
 from fastbp.registry import ACTIVATIONS
-from naive import norm_loss_and_grads, norm_predict, numeric_gradient, rel_error
+from naive import random_targets, norm_loss_and_grads, norm_predict, numeric_gradient, rel_error
 
 HIDDEN = ACTIVATIONS.names(hidden=True)
 # (output activation, loss): every pairing the library accepts
@@ -36,13 +36,7 @@ def make_problem(kind, hidden, out_act, loss, depth, batch, seed=0, n_in=4, n_ou
                 layer.running_mean[:] = rng.normal(0, 1, width)
                 layer.running_var[:] = rng.uniform(0.2, 3.0, width)
     X = rng.normal(size=(batch, n_in))
-    if loss == "cross_entropy":
-        Y = np.eye(n_out)[rng.integers(0, n_out, batch)]
-    elif loss == "binary_cross_entropy":
-        Y = (rng.random((batch, n_out)) < 0.5).astype(float)
-    else:
-        Y = rng.normal(size=(batch, n_out))
-    return net, X, Y
+    return net, X, random_targets(rng, loss, batch, n_out)
 
 
 def naive_layers(net):

@@ -33,7 +33,8 @@ from numba import njit
 from .._config import JIT, PREDICT_CHUNK
 from ..registry import CROSS_ENTROPY, SQUARED_ERROR
 from .codes import EVAL, N_IN, N_OUT, SPEC_COLUMNS
-from .epoch import eval_buffers, evaluate, finish_gradient, gradient_sums, predict_into
+from .epoch import (eval_buffers, evaluate, finish_gradient, gradient_sums,
+                    predict_into_buffered)
 
 #: what :func:`network_arrays` returns
 NetworkArrays = namedtuple("NetworkArrays", ["params", "buffers", "spec", "loss"])
@@ -76,7 +77,7 @@ def predict_proba(X, params, buffers, spec):
     of X (a ValueError for NaN or infinite inputs)."""
     _check(X, params, spec)
     out = np.empty((X.shape[0], spec[spec.shape[0] - 1, N_OUT]), dtype=params.dtype)
-    if not predict_into(X, params, buffers, spec, out, PREDICT_CHUNK):
+    if not predict_into_buffered(X, params, buffers, spec, out):
         raise ValueError("X contains NaN or infinity")
     return out
 
@@ -111,5 +112,5 @@ def gradient(X, Y, params, buffers, spec, loss, grad):
     yb = np.empty((0, Y.shape[1]), dtype=params.dtype)
     loss_sum, total_w = gradient_sums(X, Y, no, none, 0, X.shape[0], params, buffers, grad,
                                       spare, spec, loss, acts, no, stats, tmp, rows, EVAL,
-                                      np.empty(0), acts, np.uint64(0), 0, 0, xb, yb, no)
+                                      no, acts, np.uint64(0), 0, 0, xb, yb, no)
     return finish_gradient(params, grad, spec, loss_sum, total_w, 0.0)

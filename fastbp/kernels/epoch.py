@@ -19,7 +19,7 @@ the loops; the buffers come from the caller (see :class:`fastbp.network.Workspac
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .._config import JIT, JIT_INLINE, PREDICT_CHUNK
 from .activations import activate
 from .borrow import borrow
 from .codes import A_OFF, ACT, DENSE, EVAL, KIND, N_OUT, T_OFF
@@ -29,7 +29,7 @@ from .optimizers import SGD, apply_update, clip_by_global_norm
 from .rng import shuffle as shuffle_order
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def batch_gradient(x, xo, y, yo, w, wo, params, bufs, grad, spec, loss, acts, pre, stats, tmp,
                    rows, inv_norm, mode, dropout, masks, key, t, pos0, lr):
     """Gradient of the loss of ``rows`` rows (inputs at ``x[xo:]``, targets at ``y[yo:]``,
@@ -94,6 +94,7 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alp
     key = rng[1]
     weighted = sw.shape[0] > 0
     fusable = opt == SGD and hyper[1] == 0.0 and clip == 0.0 and alpha == 0.0
+    fused_full = fusable and fused_update_possible(spec, batch_size)  # all but a last batch
     lr = params.dtype.type(hyper[0])
     no_lr = params.dtype.type(0)
     total = 0.0
@@ -115,7 +116,8 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alp
                 norm += ws[wo + k]
             if norm <= 0.0:  # every sample of the batch has weight 0: nothing to learn
                 continue
-        fused = fusable and fused_update_possible(spec, rows)
+        fused = fused_full if rows == batch_size else (fusable and
+                                                       fused_update_possible(spec, rows))
         t = counter[0] + 1
         batch_loss = batch_gradient(xs, xo, ys, yo, ws, wo, params, bufs, grad, spec, loss,
                                     acts, pre, stats, tmp, rows, 1.0 / norm, mode, dropout,
@@ -205,24 +207,38 @@ def all_finite(X):
 
 @njit(**JIT)
 def eval_buffers(spec, rows, dtype):
-    """Activation and statistics buffers for evaluation-mode passes of ``rows`` rows."""
+    """Activation and statistics buffers for evaluation-mode passes of ``rows`` rows (one
+    allocation: a prediction of one row is dominated by such fixed costs)."""
     last = spec.shape[0] - 1
-    acts = np.empty(rows * (spec[last, A_OFF] + spec[last, N_OUT]), dtype=dtype)
+    n_acts = rows * (spec[last, A_OFF] + spec[last, N_OUT])
     width = 0
     for l in range(spec.shape[0]):
         if spec[l, KIND] != DENSE:
             width = max(width, spec[l, T_OFF] + 2 * spec[l, N_OUT])
-    stats = np.empty(max(rows * width, 1), dtype=dtype)
-    return acts, stats
+    buf = np.empty(n_acts + rows * width, dtype=dtype)
+    return buf[:n_acts], buf[n_acts:]
 
 
 @njit(**JIT)
-def predict_into(X, params, bufs, spec, out, chunk):
-    """Output activations of every row of ``X`` (N, n_in) into ``out`` (N, n_out), ``chunk``
-    rows at a time; normalization by running statistics.
+def predict_into(X, params, spec, out):
+    """Output activations of every row of ``X`` (N, n_in) into ``out`` (N, n_out) for a
+    network without buffers (no batch norm), ``PREDICT_CHUNK`` rows at a time.  Every array
+    argument costs a call from Python about 0.1 us to unbox, which is 5 % of predicting one
+    row: the buffer vector is passed only where there is one (:func:`predict_into_buffered`).
 
     Returns False, without computing anything, when ``X`` holds a NaN or an infinity.
     """
+    return _predict(X, params, params[:0], spec, out)
+
+
+@njit(**JIT)
+def predict_into_buffered(X, params, bufs, spec, out):
+    """:func:`predict_into` with the network's buffers (running statistics)."""
+    return _predict(X, params, bufs, spec, out)
+
+
+@njit(**JIT_INLINE)
+def _predict(X, params, bufs, spec, out):
     X, params, bufs, spec, out = borrow(X), borrow(params), borrow(bufs), borrow(spec), \
         borrow(out)
     if not all_finite(X):
@@ -230,10 +246,10 @@ def predict_into(X, params, bufs, spec, out, chunk):
     n, n_in = X.shape
     last = spec.shape[0] - 1
     n_out = spec[last, N_OUT]
-    chunk = min(chunk, n)
+    chunk = min(PREDICT_CHUNK, n)
     acts, stats = eval_buffers(spec, chunk, params.dtype)
-    no_dropout = np.empty(0)
-    no_pre = np.empty(0, dtype=acts.dtype)
+    no_dropout = acts[:0]  # no allocation (a one-row prediction is mostly fixed costs)
+    no_pre = acts[:0]
     Xf = X.reshape(X.size)
     of = out.reshape(out.size)
     for start in range(0, n, chunk):
@@ -256,8 +272,8 @@ def evaluate(X, Y, sw, params, bufs, spec, loss, out, acts, stats):
     n_out = spec[last, N_OUT]
     chunk = acts.shape[0] // (spec[last, A_OFF] + n_out)
     weighted = sw.shape[0] > 0
-    no_dropout = np.empty(0)
-    no_pre = np.empty(0, dtype=acts.dtype)
+    no_dropout = acts[:0]  # no allocation (a one-row prediction is mostly fixed costs)
+    no_pre = acts[:0]
     Xf = X.reshape(X.size)
     Yf = Y.reshape(Y.size)
     of = out.reshape(out.size)

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT
-from .activations import U, activate, activate_keep, backprop_activation, undo_dropout
+from .activations import U, activate, backprop_activation, keep_pre, undo_dropout
 from .codes import A_OFF, ACT, DENSE, KIND, N_IN, N_OUT, W_OFF
 from .layers import dense, norm
 from .rng import keyed, uniform_at
@@ -64,7 +64,9 @@ def forward(x, xo, params, bufs, spec, acts, pre, stats, rows, mode, activate_ou
         zo = rows * spec[l, A_OFF]
         n = spec[l, N_OUT]
         if l < n_layers - 1:
-            activate_keep(acts, pre, zo, rows * n, n, spec[l, ACT])
+            if pre.shape[0] > 0:
+                keep_pre(acts, pre, zo, rows * n)
+            activate(acts, zo, rows * n, n, spec[l, ACT])
             if use_dropout and dropout[l] > 0.0:
                 apply_dropout(acts, zo, masks, rows, n, dropout[l], key, t, l, pos0)
         elif activate_output:

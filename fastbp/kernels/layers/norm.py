@@ -27,23 +27,26 @@ inv_std, then the mean), 2 per row for layer norm.
 import numpy as np
 from numba import njit
 
-from ..._config import JIT
+from ..._config import JIT, JIT_INLINE
 from ..activations import U
 from ..codes import (A_OFF, B_OFF, BATCH_NORM, EPS, EVAL, MOMENTUM, N_OUT, S_OFF, T_OFF,
                      TRAIN, W_OFF)
 from ..mathfn import bits_to_float
 
 
+@njit(**JIT_INLINE)
+def _offsets(spec, l, rows, ao):
+    """Row ``l``'s units and its (unsigned) offsets: scales, shifts, its block of ``acts``,
+    its statistics block, the input block."""
+    return (spec[l, N_OUT], U(spec[l, W_OFF]), U(spec[l, B_OFF]), U(rows * spec[l, A_OFF]),
+            U(rows * spec[l, T_OFF]), U(ao))
+
+
 @njit(**JIT)
 def forward(a, ao, params, bufs, spec, l, acts, stats, rows, mode):
     """Normalize the block ``a[ao:ao+rows*n]`` (overwritten by x_hat) into row ``l``'s block
     of ``acts`` (before its activation)."""
-    n = spec[l, N_OUT]
-    g0 = U(spec[l, W_OFF])
-    b0 = U(spec[l, B_OFF])
-    yo = U(rows * spec[l, A_OFF])
-    so = U(rows * spec[l, T_OFF])
-    xo = U(ao)
+    n, g0, b0, yo, so, xo = _offsets(spec, l, rows, ao)
     eps = bits_to_float(spec[l, EPS])
     dt = params.dtype.type
     zero = dt(0)
@@ -117,12 +120,7 @@ def forward(a, ao, params, bufs, spec, l, acts, stats, rows, mode):
 def backward(a, ao, params, grad, spec, l, acts, tmp, stats, rows, mode):
     """Gradients of row ``l``'s scale and shift from its delta (its block of ``acts``) and
     x_hat (``a[ao:]``); dLoss/dz of the dense row before goes to ``tmp[:rows*n]``."""
-    n = spec[l, N_OUT]
-    g0 = U(spec[l, W_OFF])
-    b0 = U(spec[l, B_OFF])
-    do = U(rows * spec[l, A_OFF])
-    so = U(rows * spec[l, T_OFF])
-    xo = U(ao)
+    n, g0, b0, do, so, xo = _offsets(spec, l, rows, ao)
     dt = params.dtype.type
     zero = dt(0)
     for j in range(n):
