@@ -1,0 +1,90 @@
+"""Two fastbp versions in one process, interleaved: is a change a speed regression?
+
+    python benchmarks/compare_versions.py OLD_CHECKOUT [--workloads W1,W2,W3] [--rounds 15]
+
+OLD_CHECKOUT is a directory holding another version's ``fastbp/`` package (e.g. a
+``git worktree add /tmp/old <commit>``).  It is copied (without caches) to a temporary
+directory as the package ``fastbp_old``, so both versions load side by side; the workloads
+and initial weights come from this checkout's :mod:`fastbp.bench`.  Each round trains one
+epoch of each workload with each version, alternating, and times one-row predictions; the
+report gives medians and the median of the paired new/old ratios, which a shared machine's
+drifting speed (here: 2x over minutes) affects far less than separate runs.
+"""
+import argparse
+import pathlib
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+
+def load_old(checkout):
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="fastbp-old-"))
+    shutil.copytree(pathlib.Path(checkout) / "fastbp", tmp / "fastbp_old",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    sys.path.insert(0, str(tmp))
+    import fastbp_old
+    return fastbp_old
+
+
+def network(mod, wl, init):
+    net = mod.Network(wl["sizes"], hidden_activation=wl["hidden"], output="softmax",
+                      dtype=np.float32, seed=0)
+    for W, b, (W0, b0) in zip(net.weights, net.biases, init):
+        W[:] = W0
+        b[:] = b0
+    return net
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("old", help="directory with the other version's fastbp/ package")
+    p.add_argument("--workloads", default="W1,W2,W3")
+    p.add_argument("--rounds", type=int, default=15)
+    args = p.parse_args(argv)
+    import fastbp
+    from fastbp import bench
+    versions = {"old": load_old(args.old), "new": fastbp}
+    print(f"old: {versions['old'].__file__}\nnew: {fastbp.__file__}")
+    for name in args.workloads.split(","):
+        wl = bench.WORKLOADS[name]
+        X, Y = bench.workload_data(wl)
+        init = bench.workload_init(wl)
+        nets = {k: network(m, wl, init) for k, m in versions.items()}
+        kw = dict(batch_size=wl["batch_size"], optimizer=wl["optimizer"],
+                  learning_rate=wl["learning_rate"])
+        for net in nets.values():  # compile or load the kernels
+            net.fit(X, Y, epochs=1, seed=0, **kw)
+        rounds = args.rounds if name == "W1" else max(3, args.rounds // 3)
+        rate = {k: [] for k in nets}
+        for r in range(rounds):
+            for k, net in nets.items():
+                t = time.perf_counter()
+                net.fit(X, Y, epochs=1, seed=r, **kw)
+                rate[k].append(X.shape[0] / (time.perf_counter() - t))
+        old, new = np.array(rate["old"]), np.array(rate["new"])
+        print(f"{name} epoch: old {np.median(old) / 1e3:.4g} k samples/s, new "
+              f"{np.median(new) / 1e3:.4g} k samples/s, new/old paired median "
+              f"{np.median(new / old):.3f} ({rounds} rounds)")
+    wl = bench.WORKLOADS["W1"]
+    X, _ = bench.workload_data(wl)
+    x = np.ascontiguousarray(X[:1])
+    nets = {k: network(m, wl, bench.workload_init(wl)) for k, m in versions.items()}
+    secs = {k: [] for k in nets}
+    for net in nets.values():
+        net.predict_proba(x)
+    for r in range(args.rounds * 2):
+        for k, net in nets.items():
+            t = time.perf_counter()
+            for _ in range(2000):
+                net.predict_proba(x)
+            secs[k].append((time.perf_counter() - t) / 2000)
+    old, new = np.array(secs["old"]), np.array(secs["new"])
+    print(f"predict one row (W1 net): old {np.median(old) * 1e6:.3g} us, new "
+          f"{np.median(new) * 1e6:.3g} us, new/old paired median {np.median(new / old):.3f}")
+
+
+if __name__ == "__main__":
+    main()
