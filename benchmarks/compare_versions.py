@@ -75,7 +75,7 @@ def main(argv=None):
     secs = {k: [] for k in nets}
     for net in nets.values():
         net.predict_proba(x)
-    for r in range(args.rounds * 2):
+    for _ in range(args.rounds * 2):
         for k, net in nets.items():
             t = time.perf_counter()
             for _ in range(2000):

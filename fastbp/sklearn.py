@@ -33,7 +33,6 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
-from . import optimizers as opt_mod
 from .io import _fail, save_network
 from .network import Network, read_network
 from .registry import ACTIVATIONS, OPTIMIZERS

@@ -199,7 +199,7 @@ def test_errors_name_the_target_not_the_temp_file(tmp_path, monkeypatch):
     assert info.value.filename == str(missing)
 
     target = tmp_path / "model.npz"
-    with pytest.raises(OSError) as info, atomic_write(target) as f:
+    with pytest.raises(OSError) as info, atomic_write(target):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as a full disk's write does
     assert info.value.errno == errno.ENOSPC and info.value.filename == str(target)
 

@@ -43,7 +43,6 @@ _GELU_C = 0.044715
 def value(z, code):
     """f(z) for one value of an element-wise activation (not softmax)."""
     zero = like(z, 0.0)
-    one = like(z, 1.0)
     if code == LOGISTIC:
         return logistic(z)
     if code == TANH:

@@ -10,7 +10,6 @@ Workspace buffers besides ``acts`` and ``tmp``: ``pre`` (pre-activations of the 
 activation needs them, same layout as ``acts``; empty when none does), ``stats`` (the norm
 rows' batch statistics) and ``masks`` (dropout factors, same layout as ``acts``).
 """
-import numpy as np
 from numba import njit
 
 from .._config import JIT
