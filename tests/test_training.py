@@ -138,3 +138,41 @@ def test_blas_sized_sgd_steps_fused_into_the_product_match_numpy_loop(dtype, tol
         p = p - 0.05 * flatten(dW, db)
     net.fit(X, y, epochs=1, batch_size=16, learning_rate=0.05, shuffle=False)
     np.testing.assert_allclose(net.params, p, rtol=tol, atol=tol)
+
+
+_REPRO = """
+import hashlib, sys
+import numpy as np
+import fastbp
+rng = np.random.default_rng(0)
+X = rng.normal(size=(300, {n_in})).astype(np.float32)
+y = rng.integers(0, 10, 300)
+net = fastbp.Network([{n_in}, {width}, 10], hidden_activation="tanh", dtype=np.float32, seed=0)
+net.fit(X, y, epochs=2, batch_size={batch}, learning_rate=0.01, seed=5, dropout=0.1)
+print(hashlib.sha256(net.params.tobytes()).hexdigest())
+"""
+
+
+def _digest(threads, **sizes):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), OMP_NUM_THREADS=str(threads))
+    out = subprocess.run([sys.executable, "-c", _REPRO.format(**sizes)], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_bits_are_identical_across_processes_and_blas_thread_counts_below_blas_sizes():
+    """The README's promise: the same seed gives the same bits in another process; networks
+    whose products stay below BLAS_MIN_MACS never call BLAS, so the BLAS thread count cannot
+    change them either (BLAS-sized products may differ in the last bits between thread
+    counts, and the README says so)."""
+    from fastbp._config import BLAS_MIN_MACS
+    small = dict(n_in=16, width=8, batch=4)
+    assert small["batch"] * small["n_in"] * small["width"] < BLAS_MIN_MACS
+    assert _digest(1, **small) == _digest(2, **small) == _digest(1, **small)
+    big = dict(n_in=64, width=256, batch=64)  # BLAS: same thread count, same bits
+    assert big["batch"] * big["n_in"] * big["width"] >= BLAS_MIN_MACS
+    assert _digest(2, **big) == _digest(2, **big)
