@@ -98,6 +98,21 @@ def test_partial_fit_needs_classes_and_rejects_unseen_labels():
         MLPClassifier(solver="lbfgs").partial_fit(X, np.arange(30) % 2, classes=[0, 1])
 
 
+def test_partial_fit_first_call_checks_y_against_classes():
+    """scikit-learn's contract: classes lists every label; a label outside it is an error on
+    the first call too (not silently learned, nor unpredictable later)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = np.arange(30) % 3
+    y[4] = 7
+    clf = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    with pytest.raises(ValueError, match=r"classes not passed to partial_fit as classes: \[7\]"):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(clf, "network_")
+    clf.partial_fit(X, np.arange(30) % 2, classes=[0, 1, 2])  # a subset of classes is fine
+    assert clf.classes_.tolist() == [0, 1, 2]
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_multilabel_and_multioutput():
     rng = np.random.default_rng(0)
