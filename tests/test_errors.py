@@ -203,3 +203,11 @@ def test_complex_input_is_refused_everywhere(net, data):
         net.fit(X, y, sample_weight=np.ones(10, dtype=complex))
     with pytest.raises(TypeError, match="sample_weight must be a real number, got complex"):
         net.fit(X, y, sample_weight=1 + 1j)
+
+
+def test_a_network_too_large_is_refused_before_allocating():
+    from fastbp._config import MAX_PARAMS
+    with pytest.raises(ValueError, match=f"more than the {MAX_PARAMS} fastbp allows"):
+        fastbp.Network([3, 100_000, 100_000, 2])
+    with pytest.raises(ValueError, match="too large"):
+        fastbp.Network([3, 99999999999999, 2])
