@@ -161,3 +161,17 @@ def test_import_fastbp_does_not_import_sklearn():
     code = "import sys, fastbp; assert 'sklearn' not in sys.modules, 'sklearn imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
     assert fastbp.MLPClassifier is MLPClassifier
+
+
+def test_estimators_refuse_complex_data_as_scikit_learn_does():
+    """scikit-learn's own check (check_complex_data) wants a ValueError from estimators; the
+    Network API raises TypeError (tests/test_errors.py)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), np.arange(20) % 2
+    for est in (MLPClassifier(max_iter=1), MLPRegressor(max_iter=1)):
+        with pytest.raises(ValueError, match="Complex data not supported"):
+            est.fit(X.astype(complex), y)
+        with pytest.raises(ValueError, match="Complex data not supported"):
+            est.fit(X, y.astype(complex))
+        with pytest.raises(TypeError, match="sample_weight must be real numbers"):
+            est.fit(X, y, sample_weight=np.ones(20, dtype=complex))
