@@ -425,7 +425,7 @@ def _layer_sizes(text):
     return sizes
 
 
-_POSITIVE = _option(int, "an integer", check_positive_int, minimum=1)
+POSITIVE_INT = _option(int, "an integer", check_positive_int, minimum=1)
 _RATE = _option(float, "a number", check_number, low=0, low_open=True)  # finite, too
 _FRACTION = _option(float, "a number", check_number, low=0, high=1, high_open=True)
 
@@ -459,11 +459,11 @@ def build_parser():
                    help="normalize every hidden layer (batch norm needs --batch-size >= 2)")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS.names())
     p.add_argument("--learning-rate", type=_RATE, default=None)
-    p.add_argument("--epochs", type=_POSITIVE, default=50)
-    p.add_argument("--batch-size", type=_POSITIVE, default=32)
+    p.add_argument("--epochs", type=POSITIVE_INT, default=50)
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=32)
     p.add_argument("--validation-fraction", type=_FRACTION, default=0.1,
                    help="hold out this fraction to report the validation metric (0: none)")
-    p.add_argument("--patience", type=_POSITIVE, default=None,
+    p.add_argument("--patience", type=POSITIVE_INT, default=None,
                    help="stop early after this many epochs without validation improvement")
     p.add_argument("--standardize", action="store_true",
                    help="scale features to zero mean and unit variance (saved with the model)")
@@ -485,8 +485,8 @@ def build_parser():
                        description="Train a 64-32-10 tanh/softmax network on the digits that "
                                    "install with fastbp, online (batch 1) and in mini-batches; "
                                    "print test accuracy and training samples per second.")
-    p.add_argument("--epochs", type=_POSITIVE, default=30)
-    p.add_argument("--batch-size", type=_POSITIVE, default=16)
+    p.add_argument("--epochs", type=POSITIVE_INT, default=30)
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=16)
     p.add_argument("--learning-rate", type=_RATE, default=0.1,
                    help="mini-batch rate; online training uses a tenth of it")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")

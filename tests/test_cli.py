@@ -213,3 +213,14 @@ def test_reading_a_big_csv_needs_about_twice_its_float_size(tmp_path):
     grown, data = map(int, out.stdout.split())
     assert data == 80_000 * 20 * 8
     assert grown <= 3 * data, f"reading grew memory by {grown / data:.1f}x the data"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["bench", "--rounds", "0"], "argument --rounds: the value must be >= 1, got 0"),
+    (["bench", "--workloads", "W1,W9"], "argument --workloads: unknown workload 'W9'"),
+    (["demo", "--epochs", "0"], "argument --epochs: the value must be >= 1, got 0"),
+    (["demo", "--learning-rate", "-1"], "argument --learning-rate: the value must be > 0"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_other_commands_check_their_options_at_parse_time(args, message):
+    _one_line_error(run(*args), message)
