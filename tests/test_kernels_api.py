@@ -193,3 +193,20 @@ def test_unchecked_kernels_stay_available_for_inner_loops():
                                   predict_proba(X, params, buffers, spec))
     assert unchecked_mean_loss(X, Y, params, buffers, spec, loss) == \
         mean_loss(X, Y, params, buffers, spec, loss)
+
+
+@pytest.mark.parametrize("normalization", ["batch", "layer"])
+def test_layer_tables_with_normalization_pass_the_table_check(normalization):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 4))
+    y = rng.integers(0, 3, 30)
+    net = fastbp.Network([4, 6, 5, 3], dtype=np.float64, seed=0, normalization=normalization)
+    net.fit(X, y, epochs=2, batch_size=8)  # running statistics away from their start
+    params, buffers, spec, loss = network_arrays(net)
+    np.testing.assert_allclose(user_predict(X, params, buffers, spec), net.predict_proba(X),
+                               rtol=1e-12, atol=1e-15)
+    assert user_mean_loss(X, np.eye(3)[y], params, buffers, spec, loss) == \
+        pytest.approx(net.evaluate(X, y), rel=1e-12)
+    if normalization == "batch":
+        with pytest.raises(ValueError, match="buffers is too short"):
+            predict_proba(X, params, buffers[:-1], spec)
