@@ -57,3 +57,16 @@ MODEL_MAX_INFLATION = 16
 MODEL_MAX_STEPS = 2 ** 53
 #: bytes read per call when a member is read
 MODEL_READ_CHUNK = 1 << 20
+
+# --- the command line (fastbp/cli.py) -------------------------------------------------------
+#: rows per float chunk while a CSV file is read (the file is never held as strings)
+CSV_CHUNK_ROWS = 4096
+#: most distinct values a CSV target column may have to be read as class labels
+CSV_MAX_CLASSES = 1 << 16
+
+# --- network sizes: bound before anything is allocated from them (a size typed on the command
+# line or passed to Network) ------------------------------------------------------------------
+#: most units of one layer
+MAX_UNITS = 2 ** 31
+#: most parameters of a network (8 GiB as float32)
+MAX_PARAMS = 2 ** 31

@@ -36,25 +36,53 @@ def _as_numeric_array(a, name):
 from ._config import FINITE_CHUNK as _FINITE_CHUNK  # noqa: E402
 
 
-def check_finite(arr, name):
-    """ValueError naming the first NaN/inf of a float array; scans in chunks, so checking a
-    big data set allocates no array of its size."""
+def _first_nonfinite(arr):
+    """Flat (C-order) index of the first NaN/inf of a float array, or None; scans in chunks,
+    so checking a big data set allocates no array of its size."""
     if arr.dtype.kind != "f":
-        return
+        return None
     flat = arr.reshape(-1) if arr.flags.c_contiguous else arr.ravel()
     for start in range(0, flat.size, _FINITE_CHUNK):
         chunk = flat[start:start + _FINITE_CHUNK]
         if not np.isfinite(chunk).all():
-            k = start + int(np.flatnonzero(~np.isfinite(chunk))[0])
-            where = ", ".join(str(int(i)) for i in np.unravel_index(k, arr.shape))
-            raise ValueError(f"{name} contains NaN or infinity (first at index [{where}])")
+            return start + int(np.flatnonzero(~np.isfinite(chunk))[0])
+    return None
+
+
+def _where(k, shape):
+    return ", ".join(str(int(i)) for i in np.unravel_index(k, shape))
+
+
+def check_finite(arr, name):
+    """ValueError naming the first NaN/inf of a float array."""
+    k = _first_nonfinite(arr)
+    if k is not None:
+        raise ValueError(f"{name} contains NaN or infinity (first at index "
+                         f"[{_where(k, arr.shape)}])")
+
+
+def as_finite(arr, dtype, name):
+    """``arr`` as a C-contiguous array of ``dtype``, checked finite *after* the conversion:
+    a float64 value beyond float32's range becomes inf when cast, and is reported as too
+    large for the dtype (naming ``name``), never left for training to find as divergence."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    k = _first_nonfinite(out)
+    if k is not None:
+        value = arr.flat[k]
+        if np.isfinite(value):
+            raise ValueError(f"{name} has a value too large for {np.dtype(dtype)} ({value:g} "
+                             f"at index [{_where(k, arr.shape)}]); rescale it or use "
+                             f"float64")
+        check_finite(out, name)
+    return out
 
 
 def check_X(X, n_features, dtype, name="X", finite=True, allow_empty=False):
     """X as a C-contiguous (n_samples, n_features) array of ``dtype``, all finite.
 
-    With ``finite=False`` the NaN/inf scan is left to the caller (the prediction kernel does it
-    on the fly).
+    With ``finite=False`` an array that needs no conversion is not scanned for NaN/inf (the
+    prediction kernel does it on the fly).
     """
     if (type(X) is np.ndarray and X.dtype == dtype and X.ndim == 2
             and X.flags.c_contiguous and X.shape[1] == n_features and X.shape[0] > 0):
@@ -72,10 +100,9 @@ def check_X(X, n_features, dtype, name="X", finite=True, allow_empty=False):
     if arr.shape[1] != n_features:
         raise ValueError(f"{name} has {arr.shape[1]} features per sample, but the network "
                          f"expects {n_features}")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if finite:
-        check_finite(arr, name)
-    return arr
+    # converted here, so scanned here (cheap next to the copy): a value too large for dtype
+    # is named as such, not found later as a NaN/inf or a divergence
+    return as_finite(arr, dtype, name)
 
 
 def check_targets(y, n_samples, n_outputs, loss, dtype, name="y", allow_empty=False):
@@ -103,19 +130,22 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y", allow_empty=Fa
                 raise ValueError(f"{name} is 1-D with non-integer values but the network has "
                                  f"{n_outputs} outputs: pass class labels 0..{n_outputs - 1} "
                                  f"or a ({n_samples}, {n_outputs}) target matrix")
-        labels = arr.astype(np.int64)
-        lo, hi = int(labels.min()), int(labels.max())
+        # range first, on the values as given: a cast of 1e20 (or of a uint64 above 2**63)
+        # to int64 would wrap around and be reported as some other number
+        lo, hi = arr.min(), arr.max()
         if lo < 0 or hi >= n_outputs:
-            raise ValueError(f"{name} has class label {lo if lo < 0 else hi}, out of range for "
-                             f"a network with {n_outputs} outputs (labels must be in "
-                             f"0..{n_outputs - 1})")
+            bad = lo if lo < 0 else hi
+            bad = f"{bad:g}" if arr.dtype.kind == "f" else str(bad)
+            raise ValueError(f"{name} has class label {bad}, out of range for a network with "
+                             f"{n_outputs} outputs (labels must be in 0..{n_outputs - 1})")
+        labels = arr.astype(np.int64)
         Y = np.zeros((n_samples, n_outputs), dtype=dtype)
         Y[np.arange(n_samples), labels] = 1
         return Y
     if arr.shape[1] != n_outputs:
         raise ValueError(f"{name} has {arr.shape[1]} columns but the network has {n_outputs} "
                          f"outputs")
-    Y = np.ascontiguousarray(arr, dtype=dtype)
+    Y = as_finite(arr, dtype, name)
     if loss in (CROSS_ENTROPY, BINARY_CROSS_ENTROPY) and (
             Y.min() < 0 or Y.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for {LOSSES.name_of(loss)}, got values "
@@ -127,19 +157,20 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     """Sample weights as a 1-D float array (empty array for None), non-negative, finite."""
     if sample_weight is None or n_samples == 0:
         return np.empty(0, dtype=dtype)
-    if isinstance(sample_weight, numbers.Number):
-        return np.full(n_samples, sample_weight, dtype=dtype)
+    if isinstance(sample_weight, numbers.Number):  # one weight for all: finite and > 0
+        value = check_number(sample_weight, "sample_weight", low=0, low_open=True)
+        return np.full(n_samples, value, dtype=dtype)
     sw = _as_numeric_array(sample_weight, "sample_weight")
     if sw.ndim != 1 or sw.shape[0] != n_samples:
         raise ValueError(f"sample_weight must be 1-D with {n_samples} entries, got shape "
                          f"{sw.shape}")
-    check_finite(sw, "sample_weight")
+    sw = as_finite(sw, dtype, "sample_weight")
     if (sw < 0).any():
         raise ValueError("sample_weight must be non-negative")
     if not sw.any():
         raise ValueError("sample_weight is all zero: at least one sample needs a positive "
                          "weight")
-    return np.ascontiguousarray(sw, dtype=dtype)
+    return sw
 
 
 def check_positive_int(value, name, minimum=1):
@@ -151,6 +182,8 @@ def check_positive_int(value, name, minimum=1):
 
 
 def check_number(value, name, low=None, high=None, low_open=False, high_open=False):
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got complex {value!r}")
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     value = float(value)

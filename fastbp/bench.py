@@ -337,12 +337,25 @@ def run(workloads=("W1", "W2", "W3"), epochs=None, float64=True, latency=True, s
     return report
 
 
+def _workloads(text):
+    import argparse
+    names = tuple(w.strip() for w in text.split(",") if w.strip())
+    unknown = [w for w in names if w not in WORKLOADS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown workload {unknown[0] if unknown else text!r}"
+                                         f"; known: {', '.join(WORKLOADS)}")
+    return names
+
+
 def add_arguments(parser):
-    """The options of ``fastbp bench`` (also those of benchmarks/peers/compare.py)."""
-    parser.add_argument("--workloads", default="W1,W2,W3",
+    """The options of ``fastbp bench`` (also those of benchmarks/peers/compare.py), their
+    values checked as they are parsed (one-line usage errors)."""
+    from .cli import POSITIVE_INT
+    parser.add_argument("--workloads", default=("W1", "W2", "W3"), type=_workloads,
                         help="comma-separated subset of W1,W2,W3")
-    parser.add_argument("--epochs", type=int, default=None, help="timed epochs per round")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--epochs", type=POSITIVE_INT, default=None,
+                        help="timed epochs per round")
+    parser.add_argument("--rounds", type=POSITIVE_INT, default=3,
                         help="rounds over all implementations (median over all their epochs)")
     parser.add_argument("--no-float64", action="store_true", help="skip the float64 rows")
     parser.add_argument("--no-latency", action="store_true", help="skip prediction latency")
@@ -352,10 +365,7 @@ def add_arguments(parser):
 
 def main(args, peers=None, peer_names=()):
     """Run the report for parsed ``args`` (see :func:`add_arguments`)."""
-    workloads = tuple(args.workloads.split(","))
-    for w in workloads:
-        if w not in WORKLOADS:
-            raise SystemExit(f"fastbp bench: unknown workload {w!r}; known: W1, W2, W3")
+    workloads = args.workloads
     report = run(workloads, epochs=args.epochs, float64=not args.no_float64,
                  latency=not args.no_latency, startup=not args.no_startup, rounds=args.rounds,
                  peers=peers, peer_names=peer_names)

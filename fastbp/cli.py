@@ -20,6 +20,8 @@ import time
 import numpy as np
 
 
+from ._validation import check_number, check_positive_int  # noqa: E402
+from ._config import CSV_CHUNK_ROWS, CSV_MAX_CLASSES, MAX_PARAMS, MAX_UNITS  # noqa: E402
 from .errors import CliError  # noqa: E402
 
 
@@ -30,43 +32,129 @@ def _is_fann_file(path):
     return len(first) == 3 and all(t.isdigit() for t in first)
 
 
-def read_csv(path, target=None, require_target=True):
-    """(feature names, X float64, target name, raw target strings or None) of a CSV file."""
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise CliError(f"{path}: a CSV file needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    if len(set(header)) != len(header):
-        raise CliError(f"{path}: duplicate column names in the header")
-    if target is None and require_target:
-        target = header[-1]
-    if target is not None and target not in header and require_target:
-        raise CliError(f"{path}: no column named {target!r} (columns: {', '.join(header)})")
-    t_col = header.index(target) if target in header else None
-    features = [h for i, h in enumerate(header) if i != t_col]
-    if not features:
-        raise CliError(f"{path}: no feature columns besides the target")
-    X = np.empty((len(rows) - 1, len(features)))
-    labels = []
-    for lineno, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise CliError(f"{path}, line {lineno}: {len(row)} fields, the header has "
-                           f"{len(header)}")
-        values = [c.strip() for i, c in enumerate(row) if i != t_col]
+class CsvTargets:
+    """A CSV file's target column without a Python string per row: ``values`` (float64, NaN
+    where a value is not a number), ``numeric`` (every value parsed as a float), ``codes``
+    (int32 index of each row's string in ``names``, the distinct strings in order of first
+    appearance; None when there are more than ``CSV_MAX_CLASSES`` of them)."""
+
+    def __init__(self, values, numeric, codes, names):
+        self.values, self.numeric, self.codes, self.names = values, numeric, codes, names
+
+    def __len__(self):
+        return len(self.values)
+
+
+class _Columns:
+    """Rows of floats appended in fixed-size chunks: the file's data is held once as float
+    arrays (and copied once, at the end), never as lists of strings."""
+
+    def __init__(self, width, dtype=np.float64):
+        self.width, self.dtype, self.chunks, self.n = width, dtype, [], 0
+
+    def _current(self):
+        rows = self.n % CSV_CHUNK_ROWS
+        if rows == 0:
+            shape = (CSV_CHUNK_ROWS, self.width) if self.width else (CSV_CHUNK_ROWS,)
+            self.chunks.append(np.empty(shape, dtype=self.dtype))
+        return self.chunks[-1], rows
+
+    def append(self, value):
+        chunk, row = self._current()
+        chunk[row] = value
+        self.n += 1
+
+    def array(self):
+        if not self.chunks:
+            return np.empty((0, self.width) if self.width else 0, dtype=self.dtype)
+        last = self.n - (len(self.chunks) - 1) * CSV_CHUNK_ROWS
+        self.chunks[-1] = self.chunks[-1][:last]
+        out = np.concatenate(self.chunks)
+        self.chunks = []
+        return out
+
+
+def _rows(path, f):
+    """(line number, row) of the non-blank rows of a CSV file; a malformed file (a field
+    longer than csv.field_size_limit(), a NUL byte) is a CliError naming the line."""
+    reader = csv.reader(f)
+    while True:
         try:
-            X[lineno - 2] = [float(v) for v in values]
-        except ValueError:
-            bad = next(v for v in values if not _is_number(v))
-            raise CliError(f"{path}, line {lineno}: feature value {bad!r} is not a number") \
-                from None
-        if t_col is not None:
-            labels.append(row[t_col].strip())
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise CliError(f"{path}, line {reader.line_num}: {e}") from None
+        if row and any(row):
+            yield reader.line_num, row
+
+
+def read_csv(path, target=None, require_target=True):
+    """(feature names, X float64, target name, :class:`CsvTargets` or None) of a CSV file,
+    read row by row into float chunks (memory about twice the features' float64 size)."""
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM is not a name
+        rows = _rows(path, f)
+        first = next(rows, None)
+        if first is None or not any(c.strip() for c in first[1]):
+            raise CliError(f"{path}: a CSV file needs a header row and at least one data row")
+        header = [h.strip() for h in first[1]]
+        if len(set(header)) != len(header):
+            raise CliError(f"{path}: duplicate column names in the header")
+        if target is None and require_target:
+            target = header[-1]
+        if target is not None and target not in header and require_target:
+            raise CliError(f"{path}: no column named {target!r} (columns: "
+                           f"{', '.join(header)})")
+        t_col = header.index(target) if target in header else None
+        features = [h for i, h in enumerate(header) if i != t_col]
+        if not features:
+            raise CliError(f"{path}: no feature columns besides the target")
+        X = _Columns(len(features))
+        values, codes, names = _Columns(0), _Columns(0, np.int32), {}
+        numeric = True
+        width = len(header)
+        for lineno, row in rows:
+            if len(row) != width:
+                if not any(c.strip() for c in row):
+                    continue
+                raise CliError(f"{path}, line {lineno}: {len(row)} fields, the header has "
+                               f"{width}")
+            label = row.pop(t_col) if t_col is not None else None
+            try:
+                X.append([float(v) for v in row])
+            except ValueError:
+                if not any(c.strip() for c in row) and not (label or "").strip():
+                    continue
+                bad = next(v.strip() for v in row if not _is_number(v))
+                raise CliError(f"{path}, line {lineno}: feature value {bad!r} is not a "
+                               f"number") from None
+            if label is None:
+                continue
+            label = label.strip()
+            try:
+                values.append(float(label))
+            except ValueError:
+                values.append(np.nan)
+                numeric = False
+            if names is not None:
+                code = names.setdefault(label, len(names))
+                if len(names) > CSV_MAX_CLASSES:
+                    names = None
+                else:
+                    codes.append(code)
+    X = X.array()
+    if X.shape[0] == 0:
+        raise CliError(f"{path}: a CSV file needs a header row and at least one data row")
     if not np.isfinite(X).all():
         raise CliError(f"{path}: features contain NaN or infinity")
-    return features, X, target if t_col is not None else None, labels if t_col is not None \
-        else None
+    if t_col is None:
+        return features, X, None, None
+    if names is None and not numeric:
+        raise CliError(f"{path}: the target column {target!r} has more than "
+                       f"{CSV_MAX_CLASSES} distinct non-numeric values")
+    labels = CsvTargets(values.array(), numeric, codes.array() if names is not None else None,
+                        list(names) if names is not None else None)
+    return features, X, target, labels
 
 
 def _is_number(text):
@@ -78,14 +166,20 @@ def _is_number(text):
 
 
 def _task_of(labels, task):
-    """'classification' or 'regression' for raw CSV targets."""
+    """'classification' or 'regression' for a CSV file's targets."""
     if task != "auto":
         return task
-    if not all(_is_number(v) for v in labels):
+    if not labels.numeric:
         return "classification"
-    values = np.array([float(v) for v in labels])
+    values = labels.values
     integral = np.all(values == np.round(values))
     return "classification" if integral and len(np.unique(values)) <= 20 else "regression"
+
+
+def _class_order(names):
+    """Class names sorted as before: numbers by value first, then the other strings."""
+    return sorted(names, key=lambda v: (not _is_number(v), float(v) if _is_number(v) else 0,
+                                        v))
 
 
 def _fann_targets(Y):
@@ -118,19 +212,20 @@ def load_training_data(path, target, task):
     kind = _task_of(raw, task)
     meta = {"format": "csv", "features": features, "target": target, "task": kind}
     if kind == "classification":
-        classes = sorted(set(raw), key=lambda v: (not _is_number(v),
-                                                   float(v) if _is_number(v) else 0, v))
+        if raw.names is None:
+            raise CliError(f"{path}: the target column {target!r} has more than "
+                           f"{CSV_MAX_CLASSES} distinct values: too many for classes")
+        classes = _class_order(raw.names)
         if len(classes) < 2:
             raise CliError(f"{path}: the target column {target!r} has a single class")
-        index = {c: i for i, c in enumerate(classes)}
+        rank = np.empty(len(classes), dtype=np.int64)
+        rank[[raw.names.index(c) for c in classes]] = np.arange(len(classes))
         meta["classes"] = classes
-        return X, np.array([index[v] for v in raw]), meta
-    try:
-        y = np.array([float(v) for v in raw])
-    except ValueError as e:
-        raise CliError(f"{path}: target column {target!r}: {e}") from None
+        return X, rank[raw.codes], meta
+    if not raw.numeric:
+        raise CliError(f"{path}: target column {target!r} has values that are not numbers")
     meta["outputs"] = [target]
-    return X, y.reshape(-1, 1), meta
+    return X, raw.values.reshape(-1, 1), meta
 
 
 def load_features(path, meta):
@@ -155,11 +250,13 @@ def load_features(path, meta):
         raise CliError(f"{path}: feature columns {features} differ from the model's "
                        f"{expected}")
     truth = None
-    if raw is not None and meta.get("task") == "classification":
+    if raw is not None and meta.get("task") == "classification" and raw.names is not None:
         classes = meta.get("classes", [])
-        truth = np.array([classes.index(v) if v in classes else -1 for v in raw])
-    elif raw is not None and all(_is_number(v) for v in raw):
-        truth = np.array([float(v) for v in raw]).reshape(-1, 1)
+        index = np.array([classes.index(v) if v in classes else -1 for v in raw.names],
+                         dtype=np.int64)
+        truth = index[raw.codes]
+    elif raw is not None and raw.numeric:
+        truth = raw.values.reshape(-1, 1)
     return X, truth
 
 
@@ -167,9 +264,7 @@ def load_features(path, meta):
 def _train(args):
     from .network import Network
     X, y, meta = load_training_data(args.data, args.target, args.task)
-    hidden = [int(h) for h in args.hidden.split(",") if h.strip()] if args.hidden else []
-    if any(h < 1 for h in hidden):
-        raise CliError(f"--hidden must list positive layer sizes, got {args.hidden!r}")
+    hidden = args.hidden
     if meta["task"] == "classification":
         n_out = len(meta["classes"])
         output = "softmax"
@@ -194,7 +289,8 @@ def _train(args):
                       optimizer=args.optimizer, learning_rate=args.learning_rate,
                       seed=args.seed, validation_fraction=args.validation_fraction or None,
                       early_stopping=args.patience is not None,
-                      patience=args.patience or 10, verbose=not args.quiet)
+                      patience=args.patience if args.patience is not None else 10,
+                      verbose=not args.quiet)
     seconds = time.perf_counter() - t0
     metric = "accuracy" if meta["task"] == "classification" else "R^2"
     line = f"  {history.epochs} epochs in {seconds:.2f} s, training loss {history.loss[-1]:.5g}"
@@ -206,12 +302,43 @@ def _train(args):
     return 0
 
 
+def _estimator_rows(est, X, writer):
+    """Predictions of a scikit-learn estimator saved by fastbp, in its own terms: the labels
+    it was trained on (``classes_``), not the network's output indices."""
+    if X.shape[1] != est.n_features_in_:
+        raise CliError(f"{X.shape[1]} features per sample, the model expects "
+                       f"{est.n_features_in_}")
+    if not hasattr(est, "classes_"):  # MLPRegressor
+        P = est.predict(X).reshape(X.shape[0], -1)
+        writer.writerow(["prediction"] if P.shape[1] == 1 else
+                        [f"y{j}" for j in range(P.shape[1])])
+        for row in P:
+            writer.writerow([f"{v:.8g}" for v in row])
+        return
+    if est._label_binarizer.y_type_ == "multilabel-indicator":
+        raise CliError("the model is a multi-label MLPClassifier: predict with it from "
+                       "Python (fastbp.load(...).predict)")
+    P = est.predict_proba(X)
+    classes = [str(c) for c in est.classes_]
+    writer.writerow(["prediction"] + [f"p_{c}" for c in classes])
+    for k, row in zip(P.argmax(axis=1), P):
+        writer.writerow([classes[k]] + [f"{v:.6g}" for v in row])
+
+
 def _predict(args):
     from .loading import load
-    net = load(args.model)
     from .network import Network
-    if not isinstance(net, Network):
-        net = net.network_  # an estimator's file: predict with its network
+    model = load(args.model)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if not isinstance(model, Network):  # an estimator's file (fastbp.load semantics)
+        X, _ = load_features(args.data, {})
+        try:
+            _estimator_rows(model, X, writer)
+        except CliError as e:
+            raise CliError(f"{args.data}: {e}") from None
+        return _write_predictions(args, buf)
+    net = model
     meta = net.metadata or {}
     X, truth = load_features(args.data, meta)
     if X.shape[1] != net.n_inputs:
@@ -220,8 +347,6 @@ def _predict(args):
     if "standardize" in meta:
         X = (X - np.array(meta["standardize"]["mean"])) / np.array(meta["standardize"]["scale"])
     P = net.predict_proba(X)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
     if meta.get("task") == "classification" or net.output_activation == "softmax":
         classes = meta.get("classes") or [str(i) for i in range(P.shape[1])]
         pred = P.argmax(axis=1)
@@ -240,6 +365,10 @@ def _predict(args):
             from .training import score
             r2 = score(net, P, truth.astype(P.dtype), np.empty(0))
             print(f"fastbp predict: R^2 {r2:.4f} on {len(truth)} samples", file=sys.stderr)
+    return _write_predictions(args, buf)
+
+
+def _write_predictions(args, buf):
     if args.out:
         from .io import atomic_write
         with atomic_write(args.out, "w") as f:
@@ -261,9 +390,56 @@ def _bench(args):
     return bench.main(args)
 
 
+# --- option values, checked when the command line is parsed ------------------------------
+def _option(convert, what, check, **limits):
+    """An argparse type: ``convert`` the text (else "is not {what}"), then the library's own
+    ``check`` (fastbp._validation) with ``limits``; its message becomes argparse's."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        try:
+            return check(value, "the value", **limits)
+        except (TypeError, ValueError) as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    parse.__name__ = what
+    return parse
+
+
+def _layer_sizes(text):
+    """--hidden: comma-separated layer sizes, each in 1..MAX_UNITS (the total is bounded by
+    the network itself, fastbp._config.MAX_PARAMS)."""
+    sizes = []
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        try:
+            size = int(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not a layer size") from None
+        if not 1 <= size <= MAX_UNITS:
+            raise argparse.ArgumentTypeError(f"layer sizes must be in 1..{MAX_UNITS}, got "
+                                             f"{size}")
+        sizes.append(size)
+    return sizes
+
+
+POSITIVE_INT = _option(int, "an integer", check_positive_int, minimum=1)
+_RATE = _option(float, "a number", check_number, low=0, low_open=True)  # finite, too
+_FRACTION = _option(float, "a number", check_number, low=0, high=1, high_open=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit status 2 (as every other CLI error)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser():
     from .registry import ACTIVATIONS, OPTIMIZERS
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fastbp", description="Backpropagation at C speed.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -276,17 +452,18 @@ def build_parser():
     p.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
                    help="default: classification for non-numeric or few integer targets "
                         "(one-hot targets in FANN files), regression otherwise")
-    p.add_argument("--hidden", default="32", help="hidden layer sizes, e.g. 64,32")
+    p.add_argument("--hidden", default=[32], type=_layer_sizes,
+                   help="hidden layer sizes, e.g. 64,32")
     p.add_argument("--activation", default="relu", choices=ACTIVATIONS.choices(hidden=True))
     p.add_argument("--normalization", choices=["batch", "layer"], default=None,
                    help="normalize every hidden layer (batch norm needs --batch-size >= 2)")
     p.add_argument("--optimizer", default="adam", choices=OPTIMIZERS.names())
-    p.add_argument("--learning-rate", type=float, default=None)
-    p.add_argument("--epochs", type=int, default=50)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--validation-fraction", type=float, default=0.1,
+    p.add_argument("--learning-rate", type=_RATE, default=None)
+    p.add_argument("--epochs", type=POSITIVE_INT, default=50)
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=32)
+    p.add_argument("--validation-fraction", type=_FRACTION, default=0.1,
                    help="hold out this fraction to report the validation metric (0: none)")
-    p.add_argument("--patience", type=int, default=None,
+    p.add_argument("--patience", type=POSITIVE_INT, default=None,
                    help="stop early after this many epochs without validation improvement")
     p.add_argument("--standardize", action="store_true",
                    help="scale features to zero mean and unit variance (saved with the model)")
@@ -308,9 +485,9 @@ def build_parser():
                        description="Train a 64-32-10 tanh/softmax network on the digits that "
                                    "install with fastbp, online (batch 1) and in mini-batches; "
                                    "print test accuracy and training samples per second.")
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--learning-rate", type=float, default=0.1,
+    p.add_argument("--epochs", type=POSITIVE_INT, default=30)
+    p.add_argument("--batch-size", type=POSITIVE_INT, default=16)
+    p.add_argument("--learning-rate", type=_RATE, default=0.1,
                    help="mini-batch rate; online training uses a tenth of it")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     p.add_argument("--seed", type=int, default=0)
@@ -346,6 +523,8 @@ def main(argv=None):
         message = f"{e.filename}: permission denied"
     except UnicodeDecodeError:
         message = "the data file is not text (CSV or FANN data expected)"
+    except MemoryError:
+        message = "not enough memory"
     except (ValueError, TypeError, OSError) as e:
         message = str(e)
     print(f"fastbp {args.command}: error: {message}", file=sys.stderr)

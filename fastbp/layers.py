@@ -9,6 +9,8 @@ import numbers
 
 import numpy as np
 
+from ._config import MAX_UNITS
+
 from .registry import ACTIVATIONS, LAYER_KINDS
 
 
@@ -17,8 +19,8 @@ def _positive_int(value, name):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be >= 1, got {value}")
-    if value > 2 ** 31:
-        raise ValueError(f"{name} = {value} is too large")
+    if value > MAX_UNITS:
+        raise ValueError(f"{name} = {value} is too large (at most {MAX_UNITS})")
     return int(value)
 
 

@@ -16,6 +16,7 @@ variance) lives in a second flat vector, ``buffers``, with its own offsets.
 """
 import numpy as np
 
+from ._config import MAX_PARAMS
 from .kernels import codes
 from .registry import ACTIVATIONS, LAYER_KINDS
 
@@ -52,6 +53,11 @@ class Layout:
                              layer.eps, layer.momentum))
             layer_rows.append(tuple(mine))
             n_in = layer.units
+        n_params = sum(n_in * n_out + n_out if kind == codes.DENSE else 2 * n_out
+                       for kind, n_in, n_out, *_ in rows)
+        if n_params > MAX_PARAMS:  # before any vector is sized from it
+            raise ValueError(f"the network would have {n_params} parameters, more than the "
+                             f"{MAX_PARAMS} fastbp allows (fastbp._config.MAX_PARAMS)")
         spec = np.zeros((len(rows), codes.SPEC_COLUMNS), dtype=np.int64)
         offset = a_off = s_off = t_off = 0
         for l, (kind, n_in, n_out, act, eps, momentum) in enumerate(rows):

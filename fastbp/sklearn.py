@@ -358,19 +358,21 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
+        from_classes = first and hasattr(self, "_partial_classes")
+        if first and not from_classes:
+            self._label_binarizer = LabelBinarizer().fit(y)
+        elif type_of_target(y) == "multilabel-indicator" != self._label_binarizer.y_type_:
+            raise ValueError("y is multi-label, but the model was fitted on another kind of "
+                             "target")
         if first:
-            if not hasattr(self, "_partial_classes"):
-                self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
-        else:
-            if type_of_target(y) == "multilabel-indicator" != self._label_binarizer.y_type_:
-                raise ValueError("y is multi-label, but the model was fitted on another "
-                                 "kind of target")
+        if not first or from_classes:  # labels fixed beforehand: y may only use them
             unseen = np.setdiff1d(np.unique(y) if np.ndim(y) == 1 else [], self.classes_)
             if unseen.size:
-                raise ValueError(f"y contains classes not seen in the first fit: "
-                                 f"{unseen.tolist()}; known classes are "
-                                 f"{self.classes_.tolist()}")
+                where = ("passed to partial_fit as classes" if from_classes else
+                         "seen in the first fit")
+                raise ValueError(f"y contains classes not {where}: {unseen.tolist()}; "
+                                 f"known classes are {self.classes_.tolist()}")
         Y = self._label_binarizer.transform(y)
         return np.ascontiguousarray(Y, dtype=self.dtype)
 

@@ -144,3 +144,70 @@ def test_bad_fit_options(net, data):
         net.fit(X, np.linspace(0, 1, 10))
     with pytest.raises(ValueError, match="must lie in \\[0, 1\\] for cross_entropy"):
         net.fit(X, np.full((10, 3), 2.0))
+
+
+@pytest.mark.parametrize("weight", [-1, 0, 0.0, np.nan, np.inf, -np.inf])
+def test_a_scalar_sample_weight_must_be_finite_and_positive(net, data, weight):
+    """One weight for every sample: 0 or less makes training a silent no-op, NaN/inf a
+    reported divergence; both are bad input."""
+    X, y = data
+    with pytest.raises(ValueError, match="sample_weight must be"):
+        net.fit(X, y, epochs=1, sample_weight=weight)
+    with pytest.raises(ValueError, match="sample_weight must be"):
+        net.gradient(X, y, sample_weight=weight)
+
+
+def test_values_beyond_float32_are_bad_input_not_divergence(data):
+    X, y = data
+    net = fastbp.Network([4, 5, 1], output="identity", dtype=np.float32, seed=0)
+    target = np.ones(10)
+    target[3] = 1e39  # finite in float64, inf in float32
+    with pytest.raises(ValueError, match=r"y has a value too large for float32 .*\[3, 0\]"):
+        net.fit(X, target, epochs=1)
+    big = X.copy()
+    big[2, 1] = -1e300
+    with pytest.raises(ValueError, match=r"X has a value too large for float32 .*\[2, 1\]"):
+        net.fit(big, np.ones(10), epochs=1)
+    with pytest.raises(ValueError, match=r"X has a value too large for float32"):
+        net.predict(big)
+    weights = np.ones(10)
+    weights[0] = 1e39
+    with pytest.raises(ValueError, match=r"sample_weight has a value too large for float32"):
+        net.fit(X, np.ones(10), epochs=1, sample_weight=weights)
+
+
+def test_huge_labels_are_reported_as_given(net, data):
+    """Range checked before the cast to int64, which would wrap 1e20 around."""
+    X, _ = data
+    y = np.zeros(10)
+    y[5] = 1e20
+    with pytest.raises(ValueError, match=r"class label 1e\+20, out of range"):
+        net.fit(X, y)
+    y = np.zeros(10, dtype=np.uint64)
+    y[5] = 2 ** 63 + 1
+    with pytest.raises(ValueError, match=f"class label {2 ** 63 + 1}, out of range"):
+        net.fit(X, y)
+
+
+def test_complex_input_is_refused_everywhere(net, data):
+    X, y = data
+    Xc = X.astype(complex)
+    for call in (lambda: net.fit(Xc, y), lambda: net.predict(Xc),
+                 lambda: net.predict_proba(Xc), lambda: net.gradient(Xc, y),
+                 lambda: net.evaluate(Xc, y)):
+        with pytest.raises(TypeError, match="X must be real numbers, got complex"):
+            call()
+    with pytest.raises(TypeError, match="y must be real numbers, got complex"):
+        net.fit(X, y.astype(complex))
+    with pytest.raises(TypeError, match="sample_weight must be real numbers, got complex"):
+        net.fit(X, y, sample_weight=np.ones(10, dtype=complex))
+    with pytest.raises(TypeError, match="sample_weight must be a real number, got complex"):
+        net.fit(X, y, sample_weight=1 + 1j)
+
+
+def test_a_network_too_large_is_refused_before_allocating():
+    from fastbp._config import MAX_PARAMS
+    with pytest.raises(ValueError, match=f"more than the {MAX_PARAMS} fastbp allows"):
+        fastbp.Network([3, 100_000, 100_000, 2])
+    with pytest.raises(ValueError, match="too large"):
+        fastbp.Network([3, 99999999999999, 2])

@@ -84,3 +84,129 @@ def test_public_kernels_reject_bad_input_with_a_clear_error():
         mean_loss(np.ones((2, 3)), np.ones((2, 2)), params, buffers, spec, 99)
     with pytest.raises(ValueError, match="grad must have"):
         gradient(np.ones((2, 3)), np.ones((2, 2)), params, buffers, spec, loss, grad[:3])
+
+
+# --- argument types: a clear error naming the argument, from Python and from @njit code ----
+@njit
+def user_predict(X, params, buffers, spec):
+    return predict_proba(X, params, buffers, spec)
+
+
+@njit
+def user_mean_loss(X, Y, params, buffers, spec, loss):
+    return mean_loss(X, Y, params, buffers, spec, loss)
+
+
+@njit
+def user_gradient_into(X, Y, params, buffers, spec, loss, grad):
+    return gradient(X, Y, params, buffers, spec, loss, grad)
+
+
+def _float32_net():
+    net = fastbp.Network([3, 4, 2], dtype=np.float32, seed=0)
+    params, buffers, spec, loss = network_arrays(net)
+    X = np.ones((5, 3), dtype=np.float32)
+    Y = np.zeros((5, 2), dtype=np.float32)
+    Y[:, 0] = 1
+    return X, Y, params, buffers, spec, loss
+
+
+def _bad_cases():
+    """(argument name, pattern, a function that swaps the bad value into the arguments)."""
+    X, Y, params, buffers, spec, loss = _float32_net()
+    return [
+        ("X", r"X must be a C-contiguous 2-D float32 like params array, got "
+              r"array\(float64, 2d, C\)", dict(X=X.astype(np.float64))),
+        ("X", r"X must be .*, got array\(float32, 1d, C\)", dict(X=X[0].copy())),
+        ("X", r"X must be .*, got array\(float32, 2d, A\)",
+         dict(X=np.ones((5, 6), np.float32)[:, ::2])),
+        ("Y", r"Y must be .*float32 like params", dict(Y=Y.astype(np.float64))),
+        ("spec", r"spec must be a C-contiguous 2-D int64 array, got array\(int32, 2d, C\)",
+         dict(spec=spec.astype(np.int32))),
+        ("spec", r"spec must be .*, got array\(int64, 1d, C\)", dict(spec=spec.ravel().copy())),
+        ("params", r"params must be a C-contiguous 1-D float32 or float64 array, got "
+                   r"array\(int64, 1d, C\)", dict(params=np.zeros(params.size, np.int64))),
+        ("grad", r"grad must be a C-contiguous writable 1-D float32 like params array",
+         dict(grad=np.empty(params.size, np.float64))),
+    ]
+
+
+@pytest.mark.parametrize("case", range(len(_bad_cases())))
+@pytest.mark.parametrize("where", ["python", "njit"])
+def test_public_kernels_name_the_argument_of_the_wrong_type(case, where):
+    from numba.core.errors import TypingError
+    X, Y, params, buffers, spec, loss = _float32_net()
+    args = dict(X=X, Y=Y, params=params, buffers=buffers, spec=spec, loss=loss,
+                grad=np.empty_like(params))
+    name, pattern, swap = _bad_cases()[case]
+    args.update(swap)
+    calls = {"gradient": (gradient, user_gradient_into, ["X", "Y", "params", "buffers", "spec",
+                                                         "loss", "grad"])}
+    if name != "grad":
+        calls["mean_loss"] = (mean_loss, user_mean_loss,
+                              ["X", "Y", "params", "buffers", "spec", "loss"])
+    if name not in ("Y", "grad"):
+        calls["predict_proba"] = (predict_proba, user_predict, ["X", "params", "buffers",
+                                                                "spec"])
+    for fn, (public, user, names) in calls.items():
+        call = public if where == "python" else user
+        error = TypeError if where == "python" else TypingError
+        with pytest.raises(error, match=f"fastbp.kernels.{fn}: {pattern}"):
+            call(*[args[n] for n in names])
+
+
+def test_public_kernels_refuse_a_non_integer_loss_code():
+    from numba.core.errors import TypingError
+    X, Y, params, buffers, spec, loss = _float32_net()
+    with pytest.raises(TypeError, match="loss must be an integer loss code"):
+        mean_loss(X, Y, params, buffers, spec, 1.5)
+    with pytest.raises(TypingError, match="loss must be an integer loss code"):
+        user_mean_loss(X, Y, params, buffers, spec, 1.5)
+
+
+@pytest.mark.parametrize("where", ["python", "njit"])
+def test_a_layer_table_that_does_not_match_params_is_refused(where):
+    """A spec of the wrong shape, or another network's, would read outside params."""
+    X, Y, params, buffers, spec, loss = _float32_net()
+    call = predict_proba if where == "python" else user_predict
+    with pytest.raises(ValueError, match="wrong shape"):
+        call(X, params, buffers, np.ascontiguousarray(spec[:, :5]))
+    other = fastbp.Network([3, 40, 2], dtype=np.float32, seed=0)
+    with pytest.raises(ValueError, match="spec does not match params"):
+        call(X, params, buffers, other.layout.spec)  # params far too short for this table
+    with pytest.raises(ValueError, match="spec does not match params"):
+        call(X, other.params, buffers, spec)
+    bad = spec.copy()
+    bad[1, 4] += 1  # a bias offset moved
+    with pytest.raises(ValueError, match="spec does not match params"):
+        call(X, params, buffers, bad)
+    bad = spec.copy()
+    bad[0, 5] = 77  # an activation code that does not exist
+    with pytest.raises(ValueError, match="bad activation code"):
+        call(X, params, buffers, bad)
+
+
+def test_unchecked_kernels_stay_available_for_inner_loops():
+    from fastbp.kernels import unchecked_mean_loss, unchecked_predict_proba
+    X, Y, params, buffers, spec, loss = _float32_net()
+    np.testing.assert_array_equal(unchecked_predict_proba(X, params, buffers, spec),
+                                  predict_proba(X, params, buffers, spec))
+    assert unchecked_mean_loss(X, Y, params, buffers, spec, loss) == \
+        mean_loss(X, Y, params, buffers, spec, loss)
+
+
+@pytest.mark.parametrize("normalization", ["batch", "layer"])
+def test_layer_tables_with_normalization_pass_the_table_check(normalization):
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(30, 4))
+    y = rng.integers(0, 3, 30)
+    net = fastbp.Network([4, 6, 5, 3], dtype=np.float64, seed=0, normalization=normalization)
+    net.fit(X, y, epochs=2, batch_size=8)  # running statistics away from their start
+    params, buffers, spec, loss = network_arrays(net)
+    np.testing.assert_allclose(user_predict(X, params, buffers, spec), net.predict_proba(X),
+                               rtol=1e-12, atol=1e-15)
+    assert user_mean_loss(X, np.eye(3)[y], params, buffers, spec, loss) == \
+        pytest.approx(net.evaluate(X, y), rel=1e-12)
+    if normalization == "batch":
+        with pytest.raises(ValueError, match="buffers is too short"):
+            predict_proba(X, params, buffers[:-1], spec)

@@ -98,6 +98,21 @@ def test_partial_fit_needs_classes_and_rejects_unseen_labels():
         MLPClassifier(solver="lbfgs").partial_fit(X, np.arange(30) % 2, classes=[0, 1])
 
 
+def test_partial_fit_first_call_checks_y_against_classes():
+    """scikit-learn's contract: classes lists every label; a label outside it is an error on
+    the first call too (not silently learned, nor unpredictable later)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 3))
+    y = np.arange(30) % 3
+    y[4] = 7
+    clf = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
+    with pytest.raises(ValueError, match=r"classes not passed to partial_fit as classes: \[7\]"):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(clf, "network_")
+    clf.partial_fit(X, np.arange(30) % 2, classes=[0, 1, 2])  # a subset of classes is fine
+    assert clf.classes_.tolist() == [0, 1, 2]
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_multilabel_and_multioutput():
     rng = np.random.default_rng(0)
@@ -146,3 +161,17 @@ def test_import_fastbp_does_not_import_sklearn():
     code = "import sys, fastbp; assert 'sklearn' not in sys.modules, 'sklearn imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
     assert fastbp.MLPClassifier is MLPClassifier
+
+
+def test_estimators_refuse_complex_data_as_scikit_learn_does():
+    """scikit-learn's own check (check_complex_data) wants a ValueError from estimators; the
+    Network API raises TypeError (tests/test_errors.py)."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), np.arange(20) % 2
+    for est in (MLPClassifier(max_iter=1), MLPRegressor(max_iter=1)):
+        with pytest.raises(ValueError, match="Complex data not supported"):
+            est.fit(X.astype(complex), y)
+        with pytest.raises(ValueError, match="Complex data not supported"):
+            est.fit(X, y.astype(complex))
+        with pytest.raises(TypeError, match="sample_weight must be real numbers"):
+            est.fit(X, y, sample_weight=np.ones(20, dtype=complex))

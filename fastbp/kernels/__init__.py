@@ -13,13 +13,16 @@ Where each idea lives:
   :mod:`fastbp.registry`).
 
 Public API for a user's own ``@njit`` code (see :mod:`.api`): :func:`network_arrays`,
-:func:`predict_proba`, :func:`mean_loss`, :func:`gradient`, and the codes.
+:func:`predict_proba`, :func:`mean_loss`, :func:`gradient` (their argument types checked from
+Python and at typing time in nopython code), the same without type checks for inner loops
+(``unchecked_*``), and the codes.
 
 Their machine code is cached on disk when Numba has a writable place for it; the cache is
 cleared when any source here changes (see :mod:`fastbp._cache`).
 """
 from . import codes
-from .api import NetworkArrays, gradient, mean_loss, network_arrays, predict_proba
+from .api import (NetworkArrays, gradient, mean_loss, network_arrays, predict_proba,
+                  unchecked_gradient, unchecked_mean_loss, unchecked_predict_proba)
 
 __all__ = ["codes", "NetworkArrays", "network_arrays", "predict_proba", "mean_loss",
-           "gradient"]
+           "gradient", "unchecked_predict_proba", "unchecked_mean_loss", "unchecked_gradient"]
