@@ -21,7 +21,7 @@ import numpy as np
 
 
 from ._validation import check_number, check_positive_int  # noqa: E402
-from ._config import CSV_CHUNK_ROWS, CSV_MAX_CLASSES, MAX_PARAMS, MAX_UNITS  # noqa: E402
+from ._config import CSV_CHUNK_ROWS, CSV_MAX_CLASSES, MAX_UNITS  # noqa: E402
 from .errors import CliError  # noqa: E402
 
 

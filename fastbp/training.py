@@ -150,26 +150,33 @@ def split_validation(net, X, Y, sw, fraction, seed):
 
 
 
+def _score_stats(net, P, Y, sw):
+    """Score statistics of outputs P against targets Y: the (weighted) accuracy for
+    classifiers; per output (mean, sum of squared deviations, sum of squared residuals) for
+    regression, which :func:`_combine_validation` turns into R^2 (also across ranks)."""
+    w = sw if sw.size else None
+    if net.is_classifier:
+        if net.layout.activation_codes[-1] == codes.SOFTMAX:
+            hit = P.argmax(axis=1) == Y.argmax(axis=1)
+        else:
+            hit = np.all((P > 0.5) == (Y > 0.5), axis=1)
+        return float(np.average(hit, weights=w))
+    Y64 = Y.astype(np.float64)
+    mean = np.average(Y64, axis=0, weights=w)
+    ww = np.ones(Y.shape[0]) if w is None else w
+    m2 = (ww[:, None] * (Y64 - mean) ** 2).sum(axis=0)
+    ss_res = (ww[:, None] * (Y64 - P) ** 2).sum(axis=0)
+    return mean, m2, ss_res
+
+
 def _validation_stats(net, Xv, Yv, swv):
     """Sufficient statistics of one rank's validation rows: (weight, mean loss, score
     statistics), combined across ranks by :func:`_combine_validation`."""
     if Xv is None or Xv.shape[0] == 0:
         return None
     loss, P = net._evaluate(Xv, Yv, swv)
-    w = swv if swv.size else None
     W = float(swv.sum()) if swv.size else float(Xv.shape[0])
-    if net.is_classifier:
-        if net.layout.activation_codes[-1] == codes.SOFTMAX:
-            hit = P.argmax(axis=1) == Yv.argmax(axis=1)
-        else:
-            hit = np.all((P > 0.5) == (Yv > 0.5), axis=1)
-        return W, loss, float(np.average(hit, weights=w))
-    Y64 = Yv.astype(np.float64)
-    mean = np.average(Y64, axis=0, weights=w)
-    ww = np.ones(Yv.shape[0]) if w is None else w
-    ss_res = (ww[:, None] * (Y64 - P) ** 2).sum(axis=0)
-    m2 = (ww[:, None] * (Y64 - mean) ** 2).sum(axis=0)
-    return W, loss, (mean, m2, ss_res)
+    return W, loss, _score_stats(net, P, Yv, swv)
 
 
 def _combine_validation(parts, classifier):
@@ -197,19 +204,8 @@ def _combine_validation(parts, classifier):
 
 def score(net, P, Y, sw):
     """Accuracy (classifiers) or R^2 averaged over outputs (regression) of outputs P."""
-    w = sw if sw.size else None
-    if net.is_classifier:
-        if net.layout.activation_codes[-1] == codes.SOFTMAX:
-            hit = P.argmax(axis=1) == Y.argmax(axis=1)
-        else:
-            hit = np.all((P > 0.5) == (Y > 0.5), axis=1)
-        return float(np.average(hit, weights=w))
-    Y64 = Y.astype(np.float64)
-    mean = np.average(Y64, axis=0, weights=w)
-    ww = np.ones(Y.shape[0]) if w is None else w
-    m2 = (ww[:, None] * (Y64 - mean) ** 2).sum(axis=0)
-    ss_res = (ww[:, None] * (Y64 - P) ** 2).sum(axis=0)
-    return _combine_validation([(1.0, np.nan, (mean, m2, ss_res))], False)[1]
+    return _combine_validation([(1.0, np.nan, _score_stats(net, P, Y, sw))],
+                               net.is_classifier)[1]
 
 
 def _dropout_rates(net, dropout):
