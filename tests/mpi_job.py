@@ -60,6 +60,21 @@ elif case in ("options", "empty_shard"):
         np.savez(out, params=net.params, loss=history.loss, val_loss=history.val_loss,
                  stop=history.stop_reason, best=history.best_epoch, seen=seen,
                  lr=history.learning_rate)
+elif case == "batch_norm":
+    # per-rank batch statistics (as DDP without SyncBatchNorm); every rank ends with the same
+    # weights and rank 0's running statistics
+    X, y = equivalence_data()
+    net = fastbp.Network([5, fastbp.Dense(8, "relu", normalization="batch"), 3],
+                         dtype=np.float64, seed=0)
+    idx = shard(96, 16)
+    distributed.fit(net, X[idx], y[idx], epochs=3, batch_size=8, optimizer="adam", seed=1)
+    params = comm.gather(net.params.copy(), root=0)
+    buffers = comm.gather(net.buffers.copy(), root=0)
+    if comm.rank == 0:
+        assert all(np.array_equal(p, params[0]) for p in params), "ranks' weights differ"
+        assert all(np.array_equal(b, buffers[0]) for b in buffers), "ranks' statistics differ"
+        assert np.isfinite(net.params).all() and net.buffers[:8].any()
+        np.save(out, net.buffers)
 elif case == "disagree":
     sizes = [5, 8, 3] if comm.rank == 0 else [5, 9, 3]
     dtype = np.float64 if comm.rank == 0 else np.float32

@@ -79,6 +79,12 @@ def test_two_ranks_match_one_rank_with_every_option(tmp_path, case):
     assert np.abs(got["params"] - net.params).max() < 1e-12
 
 
+def test_batch_norm_ranks_end_with_the_same_weights_and_rank_0s_statistics(tmp_path):
+    result, _ = mpirun("batch_norm", tmp_path / "buffers.npy")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert np.load(tmp_path / "buffers.npy").shape == (16,)
+
+
 def test_disagreeing_ranks_fail_at_start_with_a_clear_error(tmp_path):
     result, seconds = mpirun("disagree", tmp_path / "x")
     assert result.returncode != 0
