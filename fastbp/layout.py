@@ -165,6 +165,26 @@ class Layout:
         """Views of ``flat`` as the list of the dense rows' bias vectors."""
         return [flat[self.bias_slice(l)] for l in self.dense_rows]
 
+    def initialize(self, params, buffers, rng):
+        """Initial values, each row kind its own: a dense row's weights uniform Glorot (He
+        when its layer's activation is a rectifier: the registry's ``init`` trait), drawn
+        layer by layer from ``rng``, and zero biases; a normalization row's scales 1 and
+        shifts 0; running means 0 and variances 1."""
+        params[:] = 0
+        buffers[:] = 0  # running means of a trained network must not survive
+        for rows in self.layer_rows:
+            d = rows[0]
+            n_in, n_out = self.n_in(d), self.n_out(d)
+            init = ACTIVATIONS.by_code(int(self.spec[rows[-1], codes.ACT])).init
+            bound = np.sqrt(6.0 / n_in) if init == "he" else np.sqrt(6.0 / (n_in + n_out))
+            w = params[self.weight_slice(d)].reshape(n_out, n_in).T
+            w[:] = rng.uniform(-bound, bound, size=w.shape)
+            for r in rows[1:]:
+                params[self.weight_slice(r)] = 1
+                s = self.buffer_slice(r)
+                if s is not None:
+                    buffers[s][self.n_out(r):] = 1
+
     def row_rates(self, per_hidden_layer):
         """Per-row dropout rates from one rate per hidden user layer (on its last row)."""
         rates = np.zeros(self.n_rows)

@@ -21,13 +21,6 @@ from .workspace import Workspace
 _NO_ORDER = np.empty(0, dtype=np.int64)
 
 
-def _init_bound(init, fan_in, fan_out):
-    """Half-width of the uniform initial weights: He for rectifiers, Glorot otherwise."""
-    if init == "he":
-        return np.sqrt(6.0 / fan_in)
-    return np.sqrt(6.0 / (fan_in + fan_out))
-
-
 class Network:
     """A feed-forward network whose parameters live in one flat vector.
 
@@ -141,20 +134,7 @@ class Network:
     def init_params(self, seed=None):
         """(Re)draw the initial weights from ``seed``: uniform Glorot (He for rectifiers),
         zero biases, unit scales, zero shifts, running mean 0 and variance 1."""
-        rng = np.random.default_rng(seed)
-        self._params[:] = 0
-        self._buffers[:] = 0  # running means of a trained network must not survive
-        W = iter(self._weights)
-        for layer, rows in zip(self._layers, self.layout.layer_rows):
-            w = next(W)
-            n_in, n_out = w.shape
-            bound = _init_bound(ACTIVATIONS.get(layer.activation).init, n_in, n_out)
-            w[:] = rng.uniform(-bound, bound, size=w.shape)
-            for r in rows[1:]:
-                self._params[self.layout.weight_slice(r)] = 1
-                s = self.layout.buffer_slice(r)
-                if s is not None:
-                    self._buffers[s][layer.units:] = 1
+        self.layout.initialize(self._params, self._buffers, np.random.default_rng(seed))
         self.optimizer = None
 
     @property
