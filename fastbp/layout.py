@@ -130,11 +130,6 @@ class Layout:
         """The activation code of each user layer (its last row's)."""
         return tuple(int(self.spec[rows[-1], codes.ACT]) for rows in self.layer_rows)
 
-    @property
-    def is_plain(self):
-        """Only dense rows (no normalization)."""
-        return bool((self.spec[:, codes.KIND] == codes.DENSE).all())
-
     def largest_product(self, rows):
         """Multiply-adds of the biggest dense (rows x n_in x n_out) product of one batch."""
         return rows * self._largest

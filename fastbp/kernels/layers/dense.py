@@ -43,13 +43,6 @@ def rows_view(buf, off, rows, n):
 
 
 @njit(**JIT)
-def layer_matrix(flat, spec, l):
-    """Layer ``l``'s weights as the (N_OUT, N_IN) matrix stored in ``flat`` (a view); its
-    transpose is the (N_IN, N_OUT) matrix ``W`` of ``z = a @ W + b``."""
-    return rows_view(flat, spec[l, W_OFF], spec[l, N_OUT], spec[l, N_IN])
-
-
-@njit(**JIT)
 def dense_loops(x, xo, params, w0, b0, n_in, n_out, z, zo, rows):
     """z = W a + b for each row, as dot products (two units per sweep over the inputs)."""
     zero = params.dtype.type(0)
