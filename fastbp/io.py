@@ -262,9 +262,11 @@ def _jsonable(value):
     raise TypeError(f"cannot store {value!r} in a model file header")
 
 
-def save_network(net, path, kind="network", estimator=None):
-    """Write ``net`` (and its optimizer state) to ``path`` atomically; see the module doc."""
-    opt = net.optimizer
+def model_header(net, kind="network", estimator=None, optimizer=True):
+    """(header, optimizer state or None) of a model file for ``net``, the header's checksum
+    included; ``optimizer=False`` leaves the optimizer out (formats that carry weights only,
+    such as safetensors, use this header as their metadata)."""
+    opt = net.optimizer if optimizer else None
     state = None
     opt_header = None
     if opt is not None and opt.state is not None:
@@ -280,6 +282,13 @@ def save_network(net, path, kind="network", estimator=None):
         "estimator": _jsonable(estimator), "metadata": _jsonable(net.metadata),
     }
     header["checksum"] = _checksum(header, net.params, state, buffers)
+    return header, state
+
+
+def save_network(net, path, kind="network", estimator=None):
+    """Write ``net`` (and its optimizer state) to ``path`` atomically; see the module doc."""
+    header, state = model_header(net, kind, estimator)
+    buffers = net.buffers if net.buffers.size else None
     arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
               "params": net.params}
     if state is not None:

@@ -413,6 +413,41 @@ class Network:
         (a validated ``.npz``, written atomically; see :mod:`fastbp.io`)."""
         return save_network(self, path)
 
+    # --- other formats (fastbp.formats; each imports its library only when called) ---------
+    def to_onnx(self, path=None, opset=None):
+        """An ONNX model (``onnx.ModelProto``) computing ``predict_proba`` (output ``Y``,
+        input ``X``; float32 graph for a float32 network, double for float64), written to
+        ``path`` when given.  Batch norms are folded.  Needs ``pip install fastbp[onnx]``."""
+        from .formats.onnx import network_to_onnx
+        return network_to_onnx(self, path, opset=opset)
+
+    def to_torch(self):
+        """A ``torch.nn.Sequential`` (eval mode) with the same function (needs PyTorch; see
+        :mod:`fastbp.formats.torch`)."""
+        from .formats.torch import to_torch
+        return to_torch(self)
+
+    @classmethod
+    def from_torch(cls, module, loss=None):
+        """A network copied from a ``torch.nn.Sequential`` of ``Linear``, ``BatchNorm1d``/
+        ``LayerNorm`` and activation modules (see :mod:`fastbp.formats.torch`)."""
+        from .formats.torch import from_torch
+        return from_torch(module, loss=loss)
+
+    def save_safetensors(self, path):
+        """Write the parameters and buffers as a safetensors file with PyTorch's state_dict
+        key names and fastbp's model header as metadata (see
+        :mod:`fastbp.formats.safetensors`); ``fastbp.load_safetensors`` reads it back."""
+        from .formats.safetensors import save_safetensors
+        return save_safetensors(self, path)
+
+    def save_fann(self, path, relu=False):
+        """Write the network as a FANN ``.net`` file (FANN_FLO_2.1) that FANN's
+        ``fann_create_from_file`` loads (see :mod:`fastbp.formats.fann_net`; ``relu=True``
+        writes FANN master's ReLU codes, which FANN 2.2.0 lacks)."""
+        from .formats.fann_net import save_fann
+        return save_fann(self, path, relu=relu)
+
     def fit(self, X, y, epochs=10, batch_size=32, learning_rate=None, optimizer="sgd",
             seed=None, **options):
         """Train on (X, y); returns the :class:`~fastbp.training.History`.
