@@ -293,6 +293,13 @@ class _BaseMLP(BaseEstimator):
     _FITTED = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
                "best_validation_score_", "n_features_in_")
 
+    def to_onnx(self, path=None, opset=None):
+        """The fitted model as ONNX (outputs as skl2onnx's converters of scikit-learn's MLP:
+        ``label`` and ``probabilities``, or ``variable``), saved to ``path`` when given; see
+        :mod:`fastbp.formats.onnx`.  Needs ``pip install fastbp[onnx]``."""
+        from .formats.onnx import estimator_to_onnx
+        return estimator_to_onnx(self, path, opset=opset)
+
     def _fitted_state(self):
         state = {k: getattr(self, k) for k in self._FITTED if hasattr(self, k)}
         if hasattr(self, "feature_names_in_"):
@@ -482,3 +489,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         tags.target_tags.multi_output = True
         tags.input_tags.sparse = False
         return tags
+
+
+def register_skl2onnx():
+    """Register MLPClassifier and MLPRegressor with skl2onnx, so that ``skl2onnx.to_onnx``
+    converts pipelines that end in them (see :mod:`fastbp.formats.onnx`)."""
+    from .formats.onnx import register_skl2onnx as register
+    register()
