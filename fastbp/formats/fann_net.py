@@ -242,6 +242,9 @@ def read_fann_net(path, dtype=None):
                    f"holds")
     neurons = _items(path, "neurons", fields[_NEURONS_KEY], _NEURON, n_neurons)
     conns = _items(path, "connections", fields[_CONNECTIONS_KEY], _CONNECTION, n_conn)
+    for j in range(sizes[0]):
+        if int(neurons[j][0]) != 0:
+            _bad(path, f"input neuron {j} has {neurons[j][0]} inputs")
     layers, blocks = [], []
     neuron = sizes[0]  # index of the first neuron of the current layer
     conn = 0

@@ -20,7 +20,6 @@ strings, double for float classes; an int64 indicator matrix for multi-label) an
 n_outputs).  :func:`register_skl2onnx` registers both estimators with skl2onnx, so that
 ``skl2onnx.to_onnx(pipeline, X[:1])`` converts a pipeline ending in one.
 """
-import os
 
 import numpy as np
 
