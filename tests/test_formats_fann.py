@@ -229,3 +229,21 @@ def test_weights_nan_is_an_error(tmp_path):
     path.write_text(head + key + re.sub(r"\(0, [^)]+\)", "(0, nan)", conns, count=1))
     with pytest.raises(FannFormatError, match="weight='nan' is not finite"):
         fastbp.read_fann_net(path)
+
+
+def test_fann_trained_on_a_fann_benchmark_predicts_the_same(fann, tmp_path):
+    from conftest import fann_path
+    train, test = fann_path("robot.train"), fann_path("robot.test")
+    X_test, Y_test = fastbp.read_fann_data(test)
+    ann = _create(fann, [X_test.shape[1], 24, Y_test.shape[1]])
+    fann.fann_set_activation_function_hidden(ann, FANN_SIGMOID_SYMMETRIC)
+    fann.fann_set_activation_function_output(ann, FANN_LINEAR)
+    data = fann.fann_read_train_from_file(str(train).encode())
+    fann.fann_train_on_data(ann, data, 100, 0, 0.0)
+    fann.fann_destroy_train(data)
+    assert fann.fann_save(ann, str(tmp_path / "robot.net").encode()) == 0
+    expected = _run(fann, ann, X_test)
+    fann.fann_destroy(ann)
+    assert np.mean((expected - Y_test) ** 2) < np.var(Y_test)  # FANN learned something
+    net = fastbp.read_fann_net(tmp_path / "robot.net")
+    np.testing.assert_allclose(net.predict_proba(X_test), expected, rtol=0, atol=1e-6)
