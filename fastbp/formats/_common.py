@@ -7,7 +7,12 @@ and later other layer kinds.  :func:`rows` gives, for each row, its layer-kind n
 into ``net.params``/``net.buffers``: exporters read them, importers write them.
 
 The per-kind table :data:`TENSORS` says which tensors a kind has; a new layer kind adds a
-line there (and one in each format's table).
+line there and one in each format's table: :data:`fastbp.formats.onnx.ROW_OPS` (a recurrent
+kind would map to ONNX's ``RNN``, ``GRU`` with ``linear_before_reset=1``, or ``LSTM``),
+:data:`fastbp.formats.torch.ROW_MODULES` (``nn.RNN``/``GRU``/``LSTM``, whose ``weight_ih_l0``
+... tensors are then loaded by name) and the module reading of
+:func:`fastbp.formats.torch.from_torch`.  Until then such a kind is an error naming it in
+every format (FANN's ``.net`` has dense layers only).
 """
 from collections import namedtuple
 
