@@ -52,6 +52,7 @@ class History:
         for k in self.KEYS:
             setattr(self, k, [])
         self.stop_reason = None
+        self.optimizer_result = None  # L-BFGS: SciPy's OptimizeResult
         self.best_epoch = None
         self.stopped_early = False
 
@@ -134,6 +135,50 @@ def _class_labels(net, Y):
     if code == codes.LOGISTIC and Y.shape[1] == 1:
         return (Y[:, 0] > 0.5).astype(np.int64)
     return None
+
+
+def class_sample_weight(net, Y, sw, class_weight, reducer=None):
+    """``sw`` (empty: all ones) times each row's class weight, scikit-learn's rule.
+
+    ``class_weight``: None, a dict {class index: weight} (classes not named weigh 1) or
+    "balanced": n_samples / (n_classes * count of the class), counted over the rows of every
+    rank, with n_classes the classes present.  Classes are the columns of a softmax output,
+    or 0/1 for one logistic output."""
+    if class_weight is None:
+        return sw
+    if not net.is_classifier:
+        raise ValueError("class_weight needs a classifier (a softmax or logistic output)")
+    if net.layout.activation_codes[-1] == codes.SOFTMAX:
+        labels, n_classes = Y.argmax(axis=1), Y.shape[1]
+    elif Y.shape[1] == 1:
+        labels, n_classes = (Y[:, 0] > 0.5).astype(np.int64), 2
+    else:
+        raise ValueError("class_weight is not supported for multi-label targets (several "
+                         "logistic outputs); give sample_weight")
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict, 'balanced' or None, got "
+                             f"{class_weight!r}")
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        counts = sum(reducer.gather(counts)) if reducer is not None else counts
+        present = counts > 0
+        weights = np.ones(n_classes)
+        weights[present] = counts.sum() / (present.sum() * counts[present])
+    elif isinstance(class_weight, dict):
+        weights = np.ones(n_classes)
+        for k, v in class_weight.items():
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) \
+                    or not 0 <= k < n_classes:
+                raise ValueError(f"class_weight has a key {k!r} that is not a class index "
+                                 f"0..{n_classes - 1}")
+            weights[int(k)] = check_number(v, f"class_weight[{k!r}]", 0.0)
+    else:
+        raise TypeError(f"class_weight must be a dict, 'balanced' or None, got "
+                        f"{type(class_weight).__name__}")
+    w = weights[labels]
+    if sw.size:
+        w = w * sw
+    return np.ascontiguousarray(w, dtype=net.dtype)
 
 
 def split_validation(net, X, Y, sw, fraction, seed):
@@ -245,7 +290,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         seed=None, shuffle=True, sample_weight=None, alpha=0.0, clip_norm=None, dropout=0.0,
         schedule=None, validation_data=None, validation_fraction=None, early_stopping=False,
         patience=10, min_delta=0.0, monitor=None, restore_best=None, callbacks=(),
-        verbose=False, warm_start=False, checkpoint=None, reducer=None):
+        verbose=False, warm_start=False, checkpoint=None, reducer=None, class_weight=None):
     """Train ``net`` in place and return its :class:`History`.
 
     Parameters
@@ -266,6 +311,10 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         number, the layer and the sample's position in the (global) batch.
     sample_weight : array, optional
         Per-sample weights; each batch's loss is their weighted mean (scikit-learn's rule).
+    class_weight : dict or "balanced", optional
+        Weight of each class (a dict {class index: weight}), or "balanced" (n_samples /
+        (n_classes * class count), scikit-learn's formula); multiplied into
+        ``sample_weight`` as scikit-learn does.  Classifiers with one label per row only.
     alpha : float
         L2 penalty on the weights (not the biases), scikit-learn's convention: each batch
         adds ``alpha / 2 * sum(W**2) / batch_size`` to its loss (``/ sum of the batch's
@@ -330,6 +379,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     rng, seed = _seed_states(seed, reducer)
 
     X, Y, sw = net._check_data(X, y, sample_weight, allow_empty=reducer.size > 1)
+    sw = class_sample_weight(net, Y, sw, class_weight, reducer)
     if validation_data is not None:
         if validation_fraction is not None:
             raise ValueError("give validation_data or validation_fraction, not both")
@@ -389,6 +439,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     progress = _Progress(verbose and reducer.rank == 0, epochs)
     train = _Trainer(net, opt, reducer, X, Y, sw, rows, shuffle, rng, alpha, clip, rates,
                      n_total)
+    train.warm_start = bool(warm_start)
     try:
         with blas_threads_for(net.layout, min(max(rows, 1), CHUNK_ROWS)):
             reducer.warm(train.compile)
@@ -561,10 +612,11 @@ class _Trainer:
         best = np.inf
         best_params = None
         bad_epochs = 0
-        sched.start(opt.learning_rate)
+        sched.start(opt.learning_rate, resume=self.warm_start)
         history.stop_reason = "max_epochs"
         for epoch in range(epochs):
-            lr = sched.rate(epoch, epoch * self.n_total)
+            # a schedule counts epochs and samples across warm-started fits
+            lr = sched.rate(sched.epochs_seen, sched.samples_seen)
             hyper = opt.hyper(lr)
             snap = self._snapshot()
             t0 = time.perf_counter()
@@ -586,6 +638,7 @@ class _Trainer:
                     f"finite one). Try a smaller learning rate than {lr:g}, gradient clipping "
                     f"(clip_norm) or scaled inputs.", epoch=epoch + 1, history=history)
             opt.t = int(self.counter[0])
+            sched.advance(self.n_total)
             logs = {"epoch": epoch + 1, "loss": loss, "learning_rate": lr, "seconds": seconds}
             stop = self._end_epoch(logs, val, callbacks, checkpoint, history, progress)
 
@@ -661,4 +714,6 @@ class _Trainer:
             raise DivergenceError("L-BFGS produced non-finite weights", history=history)
         if history.stop_reason is None:
             history.stop_reason = "max_epochs" if result.nit >= epochs else "converged"
+        #: SciPy's OptimizeResult (status, message, fun, nit): the estimators report it
+        history.optimizer_result = result
         self.result = result
