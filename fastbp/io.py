@@ -279,6 +279,8 @@ def save_network(net, path, kind="network", estimator=None):
         "n_buffers": int(net.buffers.size), "optimizer": opt_header,
         "estimator": _jsonable(estimator), "metadata": _jsonable(net.metadata),
     }
+    if getattr(net, "huber_epsilon", None) is not None:  # the loss's parameter, when it has one
+        header["huber_epsilon"] = float(net.huber_epsilon)
     header["checksum"] = _checksum(header, net.params, state, buffers)
     arrays = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8),
               "params": net.params}

@@ -38,9 +38,10 @@ class Network:
         The output layer's activation (unless the last layer object names one): any of the
         above or softmax.
     loss : str, optional
-        ``squared_error``, ``binary_cross_entropy`` (logistic output) or ``cross_entropy``
-        (softmax output).  Default: cross_entropy for softmax, binary_cross_entropy for
-        logistic, squared_error otherwise.
+        ``squared_error``, ``binary_cross_entropy`` (logistic output), ``cross_entropy``
+        (softmax output), ``poisson`` (exp output: the log link), ``absolute_error`` or
+        ``huber``.  Default: cross_entropy for softmax, binary_cross_entropy for logistic,
+        poisson for exp, squared_error otherwise.
     dtype : float32 or float64
         Precision of the parameters and of every computation; inputs are converted to it.
     seed : int, optional
@@ -48,10 +49,13 @@ class Network:
         scales and zero shifts for normalizations).
     normalization : None, "batch" or "layer"
         Normalize every hidden layer given as an int (see :class:`fastbp.Dense`).
+    huber_epsilon : float, optional
+        The huber loss's threshold: residuals beyond it are penalized linearly (default 1.0,
+        PyTorch's ``HuberLoss(delta=1.0)``).  Only for ``loss="huber"``.
     """
 
     def __init__(self, layer_sizes, hidden_activation="relu", output="softmax", loss=None,
-                 dtype=np.float32, seed=None, normalization=None):
+                 dtype=np.float32, seed=None, normalization=None, huber_epsilon=None):
         n_inputs, layers = self._resolve_layers(layer_sizes, hidden_activation, output,
                                                 normalization)
         out = ACTIVATIONS.get(layers[-1].activation, label="output activation")
@@ -66,9 +70,11 @@ class Network:
                              f"{[e.name for e in LOSSES if e.output == out.name]} only")
         if out.name == "softmax" and layers[-1].units < 2:
             raise ValueError("a softmax output needs at least 2 units")
+        #: the loss's parameter (the registry's ``param`` trait), None for losses without one
+        self.huber_epsilon = self._loss_param(loss_entry, huber_epsilon)
         self.dtype = check_dtype(dtype)
         self._layers = tuple(layers)
-        self.layout = Layout(n_inputs, layers)
+        self.layout = Layout(n_inputs, layers, self.huber_epsilon or 0.0)
         self._n_params_guard()
         # looked up on every prediction: kept as plain attributes
         self._spec, self._n_in, self._n_out = self.layout.spec, n_inputs, layers[-1].units
@@ -119,6 +125,15 @@ class Network:
                                  f"hidden one")
             layers.append(layer.resolved(entry.name))
         return n_inputs, layers
+
+    @staticmethod
+    def _loss_param(entry, value):
+        if entry.param is None:
+            if value is not None:
+                raise ValueError(f"huber_epsilon applies to the huber loss, not {entry.name}")
+            return None
+        name, default = entry.param
+        return check_number(default if value is None else value, name, 0.0, low_open=True)
 
     def _n_params_guard(self):
         # a model whose vectors could not be allocated is a clear error, not a MemoryError
@@ -392,7 +407,8 @@ class Network:
         layers = [Dense(l.units, l.activation,
                         None if l.normalization == "batch" else l.normalization, l.eps,
                         l.momentum) for l in self._layers]
-        new = Network([self.n_inputs] + layers, loss=self.loss, dtype=self.dtype)
+        new = Network([self.n_inputs] + layers, loss=self.loss, dtype=self.dtype,
+                      huber_epsilon=self.huber_epsilon)
         for old, fresh in zip(self.layers, new.layers):
             W = old.weight.astype(np.float64)
             b = old.bias.astype(np.float64)
@@ -455,7 +471,8 @@ def network_from_header(header, params, state, buffers, path):
     contents."""
     n_inputs, layers = _layers_from_header(header, path)
     try:
-        net = Network([n_inputs] + layers, loss=header["loss"], dtype=header["dtype"])
+        net = Network([n_inputs] + layers, loss=header["loss"], dtype=header["dtype"],
+                      huber_epsilon=header.get("huber_epsilon"))
     except (TypeError, ValueError) as e:
         _fail(path, f"invalid network description ({e})")
     if net.n_params != params.shape[0]:

@@ -39,7 +39,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
 from .errors import DivergenceError
 from .io import _fail, save_network
 from .network import Network, read_network
-from .registry import ACTIVATIONS, OPTIMIZERS
+from .registry import ACTIVATIONS, LOSSES, OPTIMIZERS
 from .schedules import InvScaling, ReduceOnPlateau, Schedule
 from .training import fit as train
 
@@ -499,7 +499,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  dtype=None, dropout=0.0, clip_norm=None, class_weight=None):
-        super().__init__(hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
             power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
             tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
@@ -648,10 +649,47 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor (one or several outputs), trained with fastbp's
     kernels; parameters as ``sklearn.neural_network.MLPRegressor`` plus ``dtype``,
-    ``dropout``, ``clip_norm`` and every registered optimizer as a solver."""
+    ``dropout``, ``clip_norm`` and every registered optimizer as a solver.
+
+    ``loss``: every regression loss of the registry: ``squared_error``, ``poisson`` (exp
+    output, the log link, half the Poisson deviance: scikit-learn's ``loss="poisson"``),
+    ``absolute_error`` and ``huber`` (threshold ``huber_epsilon``; scikit-learn's
+    ``epsilon`` is Adam's, as here).
+    """
+
+    _parameter_constraints = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions(set(LOSSES.names(regression=True)))],
+        "huber_epsilon": [Interval(Real, 0, None, closed="neither")]}
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, dropout=0.0, clip_norm=None, loss="squared_error",
+                 huber_epsilon=1.0):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            dropout=dropout, clip_norm=clip_norm)
+        self.loss = loss
+        self.huber_epsilon = huber_epsilon
 
     def _output_layer(self):
-        return "identity", "squared_error"
+        entry = LOSSES.get(self.loss)
+        return entry.output or "identity", entry.name
+
+    def _loss_options(self):
+        if LOSSES.get(self.loss).param is None:
+            return {}
+        return {"huber_epsilon": float(self.huber_epsilon)}
 
     def _validate_targets(self, y, first, incremental=False):
         y = np.asarray(y)
