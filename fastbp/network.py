@@ -321,6 +321,28 @@ class Network:
             return predict_into_buffered(X, self._params, self._buffers, self._spec, out)
         return predict_into(X, self._params, self._spec, out)
 
+    def hidden_activations(self, X, layer=-1):
+        """The outputs of hidden layer ``layer`` (0-based over the hidden layers; -1, the
+        default, is the last) for every row of X, as prediction computes them (running
+        statistics, no dropout): features for another model.  Shape (n_samples, units)."""
+        n_hidden = len(self._layers) - 1
+        if n_hidden == 0:
+            raise ValueError("this network has no hidden layer")
+        if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer must be an int, got {layer!r}")
+        if not -n_hidden <= layer < n_hidden:
+            raise ValueError(f"layer must be in {-n_hidden}..{n_hidden - 1} (this network "
+                             f"has {n_hidden} hidden layers), got {layer}")
+        return self._first_layers(int(layer) % n_hidden + 1).predict_proba(X)
+
+    def _first_layers(self, count):
+        """A network of the first ``count`` layers sharing nothing with this one: its
+        parameters and buffers are the prefixes of ours (the layout is row after row)."""
+        sub = Network([self.n_inputs] + list(self._layers[:count]), dtype=self.dtype)
+        sub.params[:] = self._params[:sub.n_params]
+        sub.buffers[:] = self._buffers[:sub.buffers.size]
+        return sub
+
     def predict(self, X):
         """Class labels (0..n_outputs-1) for a softmax output; 0/1 for a logistic output (a
         vector for one output, a matrix for several: multi-label); outputs otherwise."""

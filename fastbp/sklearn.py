@@ -60,6 +60,31 @@ def _full_batch(solver):
     return OPTIMIZERS.get(solver).full_batch
 
 
+#: JSON has no NaN or infinities (n_iter_no_change=inf, a NaN validation score): model files
+#: spell them as these strings
+_NON_FINITE = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}
+
+
+def _to_json(value):
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_json(v) for v in value)
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return str(float(value))
+    return value
+
+
+def _from_json(value):
+    if isinstance(value, dict):
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if isinstance(value, str) and value in _NON_FINITE:
+        return _NON_FINITE[value]
+    return value
+
+
 class _BestWeights:
     """A callback keeping the weights of the best validation score so far: what early
     stopping puts back when a later epoch diverges."""
@@ -417,6 +442,14 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self, "network_")
         return self.network_.output_activation
 
+    def hidden_activations(self, X, layer=-1):
+        """The outputs of hidden layer ``layer`` (0-based; -1, the default, is the last) for
+        every row of X: the learned features, e.g. for another model.  Shape (n_samples,
+        hidden_layer_sizes[layer])."""
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self.network_.hidden_activations(X, layer)
+
     def _forward(self, X):
         check_is_fitted(self, "network_")
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
@@ -427,7 +460,7 @@ class _BaseMLP(BaseEstimator):
                "validation_loss_curve_", "best_validation_score_", "n_features_in_")
 
     def _fitted_state(self):
-        state = {k: getattr(self, k) for k in self._FITTED if hasattr(self, k)}
+        state = {k: _to_json(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
         if hasattr(self, "feature_names_in_"):
             state["feature_names_in_"] = [str(v) for v in self.feature_names_in_]
         return state
@@ -437,8 +470,18 @@ class _BaseMLP(BaseEstimator):
         back with :func:`fastbp.load` or ``type(self).load``."""
         check_is_fitted(self, "network_")
         return save_network(self.network_, path, kind=type(self).__name__,
-                            estimator={"params": self.get_params(),
+                            estimator={"params": _to_json(self._saved_params()),
                                        "fitted": self._fitted_state()})
+
+    def _saved_params(self):
+        """get_params() for a model file: a class_weight dict becomes [label, weight] pairs
+        (JSON object keys are strings, labels need not be)."""
+        params = self.get_params()
+        cw = params.get("class_weight")
+        if isinstance(cw, dict):
+            params["class_weight"] = {"pairs": [[k.item() if isinstance(k, np.generic) else k,
+                                                 float(v)] for k, v in cw.items()]}
+        return params
 
     @classmethod
     def load(cls, path):
@@ -452,7 +495,14 @@ class _BaseMLP(BaseEstimator):
     def _from_file(cls, net, info, path):
         if not isinstance(info, dict) or not isinstance(info.get("params"), dict):
             _fail(path, "no estimator parameters in the header")
-        params = dict(info["params"])
+        params = _from_json(dict(info["params"]))
+        cw = params.get("class_weight")
+        if isinstance(cw, dict) and set(cw) == {"pairs"}:  # see _saved_params
+            try:
+                params["class_weight"] = {(k if isinstance(k, (str, int, float)) else None): v
+                                          for k, v in cw["pairs"]}
+            except (TypeError, ValueError):
+                _fail(path, "invalid class_weight")
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         try:
@@ -463,7 +513,7 @@ class _BaseMLP(BaseEstimator):
         fitted = info.get("fitted") or {}
         for k in cls._FITTED:
             if k in fitted:
-                setattr(est, k, fitted[k])
+                setattr(est, k, _from_json(fitted[k]))
         if "feature_names_in_" in fitted:
             est.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
         if getattr(est, "n_features_in_", net.n_inputs) != net.n_inputs:

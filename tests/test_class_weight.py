@@ -100,3 +100,18 @@ def test_estimator_class_weight_errors():
         MLPClassifier(class_weight={0: 2.0}, max_iter=1).fit(X, np.c_[y, 1 - y])
     with pytest.raises(ValueError, match="not in class_weight|not found"):
         MLPClassifier(class_weight={7: 2.0}, max_iter=1).fit(X, y)
+
+
+def test_estimator_with_class_weight_round_trips_a_model_file(tmp_path):
+    from fastbp.sklearn import MLPClassifier
+    X, y = _imbalanced(100)
+    for cw in ({np.int64(1): 3.0, 0: 0.5}, "balanced"):
+        clf = MLPClassifier(hidden_layer_sizes=(3,), max_iter=2, class_weight=cw,
+                            random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(X, y)
+        clf.save(tmp_path / "m.npz")
+        back = fastbp.load(tmp_path / "m.npz")
+        assert back.class_weight == cw
+        np.testing.assert_array_equal(back.predict_proba(X), clf.predict_proba(X))

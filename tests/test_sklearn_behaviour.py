@@ -260,3 +260,49 @@ def test_initial_weights_are_scikit_learns(activation):
     # Network's own initialization is unchanged (its tests pin 0.1's draws)
     net = fastbp.Network([5, 7, 3, 3], hidden_activation=activation, dtype=np.float64, seed=5)
     assert not np.array_equal(net.weights[0], fb.coefs_[0])
+
+
+# --- validation_loss_curve_ and hidden_activations --------------------------------------------
+def test_validation_loss_curve_beside_validation_scores():
+    X, y = _data(300)
+    clf = _quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, early_stopping=True,
+                               n_iter_no_change=np.inf, learning_rate_init=0.01,
+                               random_state=0).fit, X, y)
+    curve, scores = clf.validation_loss_curve_, clf.validation_scores_
+    assert len(curve) == len(scores) == clf.n_iter_ == 30
+    assert curve == clf.network_.history.val_loss  # the held-out mean log-loss per epoch
+    assert np.all(np.isfinite(curve)) and curve[-1] < 0.8 * curve[0]
+    # the epoch with the best score has a low loss too (the curves describe the same rows)
+    assert curve[int(np.argmax(scores))] < np.median(curve)
+    assert MLPClassifier(max_iter=2).fit(X, y).validation_loss_curve_ is None
+    # kept through a model file
+    import tempfile, os
+    with tempfile.TemporaryDirectory() as d:
+        clf.save(os.path.join(d, "m.npz"))
+        assert fastbp.load(os.path.join(d, "m.npz")).validation_loss_curve_ == curve
+
+
+def test_hidden_activations_are_the_hidden_layers_outputs():
+    from naive import forward
+    X, y = _data()
+    clf = _quiet(MLPClassifier(hidden_layer_sizes=(6, 4), activation="tanh", max_iter=5,
+                               random_state=0).fit, X, y)
+    _, A = forward(clf.coefs_, clf.intercepts_, ["tanh", "tanh", "softmax"], X)
+    np.testing.assert_allclose(clf.hidden_activations(X, layer=0), A[1], rtol=1e-12)
+    np.testing.assert_allclose(clf.hidden_activations(X), A[2], rtol=1e-12)
+    np.testing.assert_allclose(clf.hidden_activations(X, layer=-2), A[1], rtol=1e-12)
+    with pytest.raises(ValueError, match=r"layer must be in -2..1"):
+        clf.hidden_activations(X, layer=2)
+    with pytest.raises(ValueError, match="features"):
+        clf.hidden_activations(X[:, :3])
+    # batch-normalized layers: running statistics, as prediction (checked against the folded
+    # network, an independent route to the same function)
+    net = fastbp.Network([5, fastbp.Dense(6, "relu", "batch"), fastbp.Dense(4, "tanh", "layer"),
+                          3], dtype=np.float64, seed=0)
+    net.fit(X, y, epochs=3, batch_size=16, seed=0)
+    np.testing.assert_allclose(net.hidden_activations(X, 0),
+                               net.folded().hidden_activations(X, 0), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(net.hidden_activations(X, 1),
+                               net.folded().hidden_activations(X, 1), rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="no hidden layer"):
+        fastbp.Network([5, 3]).hidden_activations(X)
