@@ -89,6 +89,9 @@ def check_X(X, n_features, dtype, name="X", finite=True, allow_empty=False):
         if finite:
             check_finite(X, name)
         return X
+    from .sparse import SparseRows, check_sparse, is_sparse
+    if isinstance(X, SparseRows) or is_sparse(X):  # CSR rows for the sparse kernels
+        return check_sparse(X, n_features, dtype, name, allow_empty)
     arr = _as_numeric_array(X, name)
     if arr.ndim != 2:
         hint = (" Reshape it with .reshape(-1, 1) for one feature or .reshape(1, -1) for one "

@@ -14,7 +14,9 @@ from .kernels.epoch import (evaluate, finish_gradient, gradient_sums, predict_in
                             predict_into_buffered)
 from .layers import Dense, from_config
 from .layout import Layout
+from .kernels import sparse as sparse_kernels
 from .registry import ACTIVATIONS, LOSSES, OPTIMIZERS, default_loss
+from .sparse import SparseRows
 from .training import fit as _fit
 from .workspace import Workspace
 
@@ -302,6 +304,12 @@ class Network:
         if not (type(X) is np.ndarray and X.dtype is dtype and X.ndim == 2
                 and X.shape[1] == self._n_in and X.shape[0] > 0 and X.flags.c_contiguous):
             X = self._check_X(X, finite=False)
+            if isinstance(X, SparseRows):  # CSR input: the sparse first-layer kernel
+                out = np.empty((X.shape[0], self._n_out), dtype=dtype)
+                with blas_threads_for(self.layout, min(X.shape[0], PREDICT_CHUNK)):
+                    sparse_kernels.predict_into(X.indptr, X.indices, X.data, self._params,
+                                                self._buffers, self._spec, out)
+                return out
         n = X.shape[0]
         out = np.empty((n, self._n_out), dtype=dtype)
         if n == 1:  # one row never uses BLAS: no thread policy needed
@@ -391,6 +399,13 @@ class Network:
             spare = grad if count <= ws.rows else np.empty_like(grad)
         if dropout is None:
             dropout = self._params[:0]
+        if isinstance(X, SparseRows):
+            with blas_threads_for(self.layout, ws.rows):
+                return sparse_kernels.gradient_sums(
+                    X.indptr, X.indices, X.data, Y, sw, order, start, count, self._params,
+                    self._buffers, grad, spare, self._spec, self.loss_code, ws.acts, ws.pre,
+                    ws.stats, ws.tmp, ws.rows, mode, dropout, ws.masks, np.uint64(key), t,
+                    pos0, ws.ybuf, ws.wbuf)
         with blas_threads_for(self.layout, ws.rows):
             return gradient_sums(X, Y, sw, order, start, count, self._params, self._buffers,
                                  grad, spare, self._spec, self.loss_code, ws.acts, ws.pre,
@@ -415,6 +430,12 @@ class Network:
         acts = np.empty(rows * self.layout.activation_width, dtype=self.dtype)
         stats = np.empty(max(rows * self.layout.stats_width, 1), dtype=self.dtype)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        if isinstance(X, SparseRows):
+            with blas_threads_for(self.layout, rows):
+                loss = sparse_kernels.evaluate(X.indptr, X.indices, X.data, Y, sw,
+                                               self._params, self._buffers, self._spec,
+                                               self.loss_code, out)
+            return loss, out
         with blas_threads_for(self.layout, rows):
             loss = evaluate(X, Y, sw, self._params, self._buffers, self._spec, self.loss_code,
                             out, acts, stats)

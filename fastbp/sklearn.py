@@ -264,7 +264,7 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         continuing = (incremental or self.warm_start) and hasattr(self, "network_")
         X, y = validate_data(self, X, y, reset=not continuing, multi_output=True,
-                             dtype=(np.float64, np.float32),
+                             dtype=(np.float64, np.float32), accept_sparse=["csr", "csc"],
                              y_numeric=isinstance(self, RegressorMixin))
         Y = self._validate_targets(y, first=not continuing, incremental=incremental)
         sample_weight = self._sample_weight(X, y, sample_weight, incremental)
@@ -447,12 +447,14 @@ class _BaseMLP(BaseEstimator):
         every row of X: the learned features, e.g. for another model.  Shape (n_samples,
         hidden_layer_sizes[layer])."""
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
+                          accept_sparse=["csr", "csc"])
         return self.network_.hidden_activations(X, layer)
 
     def _forward(self, X):
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
+                          accept_sparse=["csr", "csc"])
         return self.network_.predict_proba(X)
 
     # --- persistence -------------------------------------------------------------------------
@@ -692,7 +694,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -760,5 +762,5 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags

@@ -30,7 +30,9 @@ from .kernels.epoch import finish_gradient, train_epoch
 from .kernels.optimizers import apply_update, clip_by_global_norm
 from .kernels.rng import shuffle as shuffle_order
 from .optimizers import LBFGS, get_optimizer
+from .kernels import sparse as sparse_kernels
 from .schedules import get_schedule
+from .sparse import SparseRows
 from .workspace import Workspace
 
 MONITORS = ("loss", "val_loss", "val_score")
@@ -189,7 +191,7 @@ def split_validation(net, X, Y, sw, fraction, seed):
     if val.size == 0 or train.size == 0:
         raise ValueError(f"validation_fraction={fraction} leaves no validation or no training "
                          f"sample out of {n}")
-    part = lambda a, idx: a[idx] if a.size else a  # noqa: E731
+    part = lambda a, idx: a[idx] if a.shape[0] else a  # noqa: E731
     return (part(X, train), part(Y, train), part(sw, train),
             part(X, val), part(Y, val), part(sw, val))
 
@@ -408,6 +410,8 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {list(MONITORS)}")
     if monitor != "loss" and not has_val:
         raise ValueError(f"monitor={monitor!r} needs validation data")
+    if isinstance(X, SparseRows) and reducer.size > 1:
+        raise ValueError("sparse input is not supported under MPI; give dense shards")
     n_local = X.shape[0]
     n_total = int(sum(reducer.gather(n_local)))
     if n_total == 0:
@@ -469,8 +473,10 @@ class _Trainer:
             ws_rows = max(n, 1) if net.layout.has_batch_norm else min(max(n, 1), CHUNK_ROWS)
         else:
             ws_rows = max(min(rows, n), 1)
+        self.sparse = isinstance(X, SparseRows)  # the sparse first-layer kernels
         self.ws = Workspace(net.layout, ws_rows, net.dtype, dropout=rates.size > 0,
-                            n_inputs=net.n_inputs, n_outputs=net.n_outputs)
+                            n_inputs=1 if self.sparse else net.n_inputs,
+                            n_outputs=net.n_outputs)
         # [gradient sum | loss sum | weight sum | rows]: what a step reduces across ranks
         self.buf = np.zeros(net.n_params + 3, dtype=np.float64 if net.dtype == np.float64
                             else net.dtype)
@@ -541,6 +547,17 @@ class _Trainer:
         total = 0.0
         ws = self.ws
         for first in range(0, n_batches, per_call):
+            if self.sparse:
+                X = self.X
+                total += sparse_kernels.train_epoch(
+                    X.indptr, X.indices, X.data, self.Y, self.sw, net.params, net.buffers,
+                    self.grad, opt.state, net.layout.spec, net.loss_code, opt.code, hyper,
+                    self.alpha, self.clip, self.counter, self.rows, self.shuffle, self.rng,
+                    self.order, first, min(first + per_call, n_batches), ws.ybuf, ws.wbuf,
+                    ws.acts, ws.pre, ws.stats, ws.tmp, self.rates, ws.masks, self.mode)
+                if not np.isfinite(total):
+                    return np.nan
+                continue
             total += train_epoch(self.X, self.Y, self.sw, net.params, net.buffers, self.grad,
                                  opt.state, net.layout.spec, net.loss_code, opt.code, hyper,
                                  self.alpha, self.clip, self.counter, self.rows, self.shuffle,
