@@ -2,17 +2,25 @@
 
 Drop-in counterparts of ``sklearn.neural_network.MLPClassifier``/``MLPRegressor`` with the
 same parameter names where the idea is the same, trained by fastbp's compiled kernels.  Extra
-parameters: ``dtype`` ("float64" or "float32"), ``dropout`` (hidden-layer dropout rate),
-``clip_norm`` (gradient clipping), and every optimizer fastbp registers as a solver (beside
-``sgd``, ``adam`` and ``lbfgs``: ``adamw``, ``nadam``, ``adagrad``, ``rmsprop``, and FANN's
-full-batch ``rprop``, ``quickprop``, ``sarprop``).
+parameters: ``dtype`` (None: follow the input, as scikit-learn; or "float64"/"float32"),
+``dropout`` (hidden-layer dropout rate), ``clip_norm`` (gradient clipping), ``class_weight``
+(classifier), ``loss`` and ``huber_epsilon`` (regressor: every regression loss of the
+registry), and every optimizer fastbp registers as a solver (beside ``sgd``, ``adam`` and
+``lbfgs``: ``adamw``, ``nadam``, ``adagrad``, ``rmsprop``, and FANN's full-batch ``rprop``,
+``quickprop``, ``sarprop``).  Initial weights are scikit-learn's (the same ``random_state``
+gives the same draws); ``n_iter_`` counts the latest call; schedules continue across
+``partial_fit`` calls; sparse CSR/CSC input is read by sparse first-layer kernels.
 
 Requires scikit-learn (``pip install fastbp[sklearn]``); ``import fastbp`` does not.
 
 Differences from scikit-learn, by design:
 
 - weights live in one flat vector: ``coefs_``/``intercepts_`` are views into
-  ``network_.params``;
+  ``network_.params`` (assigning them writes into it);
+- shuffling and validation splits are seeded from ``random_state`` through NumPy's
+  ``SeedSequence``, not scikit-learn's ``RandomState`` stream;
+- a warm-started ``fit`` continues the optimizer state and the learning-rate schedule
+  (scikit-learn restarts its optimizer there);
 - SGD momentum follows ``torch.optim.SGD`` (velocity v = mu v + g, step lr v), which equals
   scikit-learn's for a constant learning rate; Adam uses the bias-corrected form of the paper
   (scikit-learn folds the correction into the step size, a difference only in how ``epsilon``
