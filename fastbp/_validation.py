@@ -3,7 +3,7 @@ import numbers
 
 import numpy as np
 
-from .registry import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES
+from .registry import BINARY_CROSS_ENTROPY, CROSS_ENTROPY, LOSSES, POISSON
 
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -89,6 +89,9 @@ def check_X(X, n_features, dtype, name="X", finite=True, allow_empty=False):
         if finite:
             check_finite(X, name)
         return X
+    from .sparse import SparseRows, check_sparse, is_sparse
+    if isinstance(X, SparseRows) or is_sparse(X):  # CSR rows for the sparse kernels
+        return check_sparse(X, n_features, dtype, name, allow_empty)
     arr = _as_numeric_array(X, name)
     if arr.ndim != 2:
         hint = (" Reshape it with .reshape(-1, 1) for one feature or .reshape(1, -1) for one "
@@ -150,6 +153,9 @@ def check_targets(y, n_samples, n_outputs, loss, dtype, name="y", allow_empty=Fa
             Y.min() < 0 or Y.max() > 1):
         raise ValueError(f"{name} must lie in [0, 1] for {LOSSES.name_of(loss)}, got values "
                          f"in [{Y.min():g}, {Y.max():g}]")
+    if loss == POISSON and Y.min() < 0:
+        raise ValueError(f"{name} must be >= 0 for the poisson loss (counts or rates), got "
+                         f"{Y.min():g}")
     return Y
 
 

@@ -2,8 +2,11 @@
 input)."""
 
 
-class DivergenceError(FloatingPointError):
+class DivergenceError(FloatingPointError, ValueError):
     """Training produced a NaN or infinite loss.
+
+    Also a ``ValueError``: scikit-learn's contract for non-finite parameters during ``fit``
+    (``except ValueError`` catches it, as with scikit-learn's MLP).
 
     Raised by ``fit``; the network keeps the weights (and optimizer state) of the last epoch
     whose loss was finite.  ``epoch`` is the 1-based epoch that diverged and ``history`` the

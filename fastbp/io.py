@@ -281,6 +281,8 @@ def model_header(net, kind="network", estimator=None, optimizer=True):
         "n_buffers": int(net.buffers.size), "optimizer": opt_header,
         "estimator": _jsonable(estimator), "metadata": _jsonable(net.metadata),
     }
+    if getattr(net, "huber_epsilon", None) is not None:  # the loss's parameter, when it has one
+        header["huber_epsilon"] = float(net.huber_epsilon)
     header["checksum"] = _checksum(header, net.params, state, buffers)
     return header, state
 

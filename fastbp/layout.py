@@ -37,7 +37,7 @@ class Layout:
     user layer i.
     """
 
-    def __init__(self, n_inputs, layers):
+    def __init__(self, n_inputs, layers, loss_param=0.0):
         rows = []  # (kind, n_in, n_out, act, eps, momentum)
         layer_rows = []
         n_in = n_inputs
@@ -79,6 +79,8 @@ class Layout:
                 if LAYER_KINDS.by_code(kind).running_stats:
                     spec[l, codes.S_OFF] = s_off
                     s_off += 2 * n_out
+        # the loss's parameter (huber's epsilon) rides in the output layer's dense row
+        spec[layer_rows[-1][0], codes.EPS] = _bits(loss_param)
         spec.setflags(write=False)
         self.spec = spec
         self.layer_rows = tuple(layer_rows)

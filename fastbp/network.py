@@ -14,7 +14,9 @@ from .kernels.epoch import (evaluate, finish_gradient, gradient_sums, predict_in
                             predict_into_buffered)
 from .layers import Dense, from_config
 from .layout import Layout
+from .kernels import sparse as sparse_kernels
 from .registry import ACTIVATIONS, LOSSES, OPTIMIZERS, default_loss
+from .sparse import SparseRows
 from .training import fit as _fit
 from .workspace import Workspace
 
@@ -38,9 +40,10 @@ class Network:
         The output layer's activation (unless the last layer object names one): any of the
         above or softmax.
     loss : str, optional
-        ``squared_error``, ``binary_cross_entropy`` (logistic output) or ``cross_entropy``
-        (softmax output).  Default: cross_entropy for softmax, binary_cross_entropy for
-        logistic, squared_error otherwise.
+        ``squared_error``, ``binary_cross_entropy`` (logistic output), ``cross_entropy``
+        (softmax output), ``poisson`` (exp output: the log link), ``absolute_error`` or
+        ``huber``.  Default: cross_entropy for softmax, binary_cross_entropy for logistic,
+        poisson for exp, squared_error otherwise.
     dtype : float32 or float64
         Precision of the parameters and of every computation; inputs are converted to it.
     seed : int, optional
@@ -48,10 +51,13 @@ class Network:
         scales and zero shifts for normalizations).
     normalization : None, "batch" or "layer"
         Normalize every hidden layer given as an int (see :class:`fastbp.Dense`).
+    huber_epsilon : float, optional
+        The huber loss's threshold: residuals beyond it are penalized linearly (default 1.0,
+        PyTorch's ``HuberLoss(delta=1.0)``).  Only for ``loss="huber"``.
     """
 
     def __init__(self, layer_sizes, hidden_activation="relu", output="softmax", loss=None,
-                 dtype=np.float32, seed=None, normalization=None):
+                 dtype=np.float32, seed=None, normalization=None, huber_epsilon=None):
         n_inputs, layers = self._resolve_layers(layer_sizes, hidden_activation, output,
                                                 normalization)
         out = ACTIVATIONS.get(layers[-1].activation, label="output activation")
@@ -66,9 +72,11 @@ class Network:
                              f"{[e.name for e in LOSSES if e.output == out.name]} only")
         if out.name == "softmax" and layers[-1].units < 2:
             raise ValueError("a softmax output needs at least 2 units")
+        #: the loss's parameter (the registry's ``param`` trait), None for losses without one
+        self.huber_epsilon = self._loss_param(loss_entry, huber_epsilon)
         self.dtype = check_dtype(dtype)
         self._layers = tuple(layers)
-        self.layout = Layout(n_inputs, layers)
+        self.layout = Layout(n_inputs, layers, self.huber_epsilon or 0.0)
         self._n_params_guard()
         # looked up on every prediction: kept as plain attributes
         self._spec, self._n_in, self._n_out = self.layout.spec, n_inputs, layers[-1].units
@@ -119,6 +127,15 @@ class Network:
                                  f"hidden one")
             layers.append(layer.resolved(entry.name))
         return n_inputs, layers
+
+    @staticmethod
+    def _loss_param(entry, value):
+        if entry.param is None:
+            if value is not None:
+                raise ValueError(f"huber_epsilon applies to the huber loss, not {entry.name}")
+            return None
+        name, default = entry.param
+        return check_number(default if value is None else value, name, 0.0, low_open=True)
 
     def _n_params_guard(self):
         # a model whose vectors could not be allocated is a clear error, not a MemoryError
@@ -287,6 +304,12 @@ class Network:
         if not (type(X) is np.ndarray and X.dtype is dtype and X.ndim == 2
                 and X.shape[1] == self._n_in and X.shape[0] > 0 and X.flags.c_contiguous):
             X = self._check_X(X, finite=False)
+            if isinstance(X, SparseRows):  # CSR input: the sparse first-layer kernel
+                out = np.empty((X.shape[0], self._n_out), dtype=dtype)
+                with blas_threads_for(self.layout, min(X.shape[0], PREDICT_CHUNK)):
+                    sparse_kernels.predict_into(X.indptr, X.indices, X.data, self._params,
+                                                self._buffers, self._spec, out)
+                return out
         n = X.shape[0]
         out = np.empty((n, self._n_out), dtype=dtype)
         if n == 1:  # one row never uses BLAS: no thread policy needed
@@ -305,6 +328,28 @@ class Network:
         if self._has_buffers:
             return predict_into_buffered(X, self._params, self._buffers, self._spec, out)
         return predict_into(X, self._params, self._spec, out)
+
+    def hidden_activations(self, X, layer=-1):
+        """The outputs of hidden layer ``layer`` (0-based over the hidden layers; -1, the
+        default, is the last) for every row of X, as prediction computes them (running
+        statistics, no dropout): features for another model.  Shape (n_samples, units)."""
+        n_hidden = len(self._layers) - 1
+        if n_hidden == 0:
+            raise ValueError("this network has no hidden layer")
+        if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (int, np.integer)):
+            raise TypeError(f"layer must be an int, got {layer!r}")
+        if not -n_hidden <= layer < n_hidden:
+            raise ValueError(f"layer must be in {-n_hidden}..{n_hidden - 1} (this network "
+                             f"has {n_hidden} hidden layers), got {layer}")
+        return self._first_layers(int(layer) % n_hidden + 1).predict_proba(X)
+
+    def _first_layers(self, count):
+        """A network of the first ``count`` layers sharing nothing with this one: its
+        parameters and buffers are the prefixes of ours (the layout is row after row)."""
+        sub = Network([self.n_inputs] + list(self._layers[:count]), dtype=self.dtype)
+        sub.params[:] = self._params[:sub.n_params]
+        sub.buffers[:] = self._buffers[:sub.buffers.size]
+        return sub
 
     def predict(self, X):
         """Class labels (0..n_outputs-1) for a softmax output; 0/1 for a logistic output (a
@@ -354,6 +399,13 @@ class Network:
             spare = grad if count <= ws.rows else np.empty_like(grad)
         if dropout is None:
             dropout = self._params[:0]
+        if isinstance(X, SparseRows):
+            with blas_threads_for(self.layout, ws.rows):
+                return sparse_kernels.gradient_sums(
+                    X.indptr, X.indices, X.data, Y, sw, order, start, count, self._params,
+                    self._buffers, grad, spare, self._spec, self.loss_code, ws.acts, ws.pre,
+                    ws.stats, ws.tmp, ws.rows, mode, dropout, ws.masks, np.uint64(key), t,
+                    pos0, ws.ybuf, ws.wbuf)
         with blas_threads_for(self.layout, ws.rows):
             return gradient_sums(X, Y, sw, order, start, count, self._params, self._buffers,
                                  grad, spare, self._spec, self.loss_code, ws.acts, ws.pre,
@@ -378,6 +430,12 @@ class Network:
         acts = np.empty(rows * self.layout.activation_width, dtype=self.dtype)
         stats = np.empty(max(rows * self.layout.stats_width, 1), dtype=self.dtype)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        if isinstance(X, SparseRows):
+            with blas_threads_for(self.layout, rows):
+                loss = sparse_kernels.evaluate(X.indptr, X.indices, X.data, Y, sw,
+                                               self._params, self._buffers, self._spec,
+                                               self.loss_code, out)
+            return loss, out
         with blas_threads_for(self.layout, rows):
             loss = evaluate(X, Y, sw, self._params, self._buffers, self._spec, self.loss_code,
                             out, acts, stats)
@@ -392,7 +450,8 @@ class Network:
         layers = [Dense(l.units, l.activation,
                         None if l.normalization == "batch" else l.normalization, l.eps,
                         l.momentum) for l in self._layers]
-        new = Network([self.n_inputs] + layers, loss=self.loss, dtype=self.dtype)
+        new = Network([self.n_inputs] + layers, loss=self.loss, dtype=self.dtype,
+                      huber_epsilon=self.huber_epsilon)
         for old, fresh in zip(self.layers, new.layers):
             W = old.weight.astype(np.float64)
             b = old.bias.astype(np.float64)
@@ -490,7 +549,8 @@ def network_from_header(header, params, state, buffers, path):
     contents."""
     n_inputs, layers = _layers_from_header(header, path)
     try:
-        net = Network([n_inputs] + layers, loss=header["loss"], dtype=header["dtype"])
+        net = Network([n_inputs] + layers, loss=header["loss"], dtype=header["dtype"],
+                      huber_epsilon=header.get("huber_epsilon"))
     except (TypeError, ValueError) as e:
         _fail(path, f"invalid network description ({e})")
     if net.n_params != params.shape[0]:

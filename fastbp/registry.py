@@ -23,6 +23,7 @@ ELU = 6
 SOFTPLUS = 7
 SILU = 8
 GELU = 9
+EXP = 10
 
 #: slope of leaky_relu for negative inputs (PyTorch's default)
 LEAKY_SLOPE = 0.01
@@ -31,6 +32,9 @@ LEAKY_SLOPE = 0.01
 SQUARED_ERROR = 0
 BINARY_CROSS_ENTROPY = 1
 CROSS_ENTROPY = 2
+POISSON = 3
+ABSOLUTE_ERROR = 4
+HUBER = 5
 
 # --- layer kinds (one row of the layer table each) ----------------------------------------
 DENSE = 0
@@ -130,15 +134,26 @@ ACTIVATIONS = Registry("activation", [
     Entry("softplus", SOFTPLUS, hidden=True, needs_pre=False, init="he"),
     Entry("silu", SILU, aliases=("swish",), hidden=True, needs_pre=True, init="he"),
     Entry("gelu", GELU, hidden=True, needs_pre=True, init="he"),
+    Entry("exp", EXP, hidden=False, needs_pre=False, init="glorot"),
 ])
 
 #: ``output``: the output activation the loss is fused with (None: any element-wise one);
-#: ``default_for``: output activations that get this loss when none is named.
+#: ``default_for``: output activations that get this loss when none is named;
+#: ``regression``: offered by MLPRegressor; ``param``: the name of the loss's one
+#: hyperparameter (a keyword of Network and MLPRegressor) and its default, or None.
 LOSSES = Registry("loss", [
-    Entry("squared_error", SQUARED_ERROR, output=None, default_for=()),
+    Entry("squared_error", SQUARED_ERROR, output=None, default_for=(), regression=True,
+          param=None),
     Entry("binary_cross_entropy", BINARY_CROSS_ENTROPY, output="logistic",
-          default_for=("logistic",)),
-    Entry("cross_entropy", CROSS_ENTROPY, output="softmax", default_for=("softmax",)),
+          default_for=("logistic",), regression=False, param=None),
+    Entry("cross_entropy", CROSS_ENTROPY, output="softmax", default_for=("softmax",),
+          regression=False, param=None),
+    Entry("poisson", POISSON, output="exp", default_for=("exp",), regression=True,
+          param=None),
+    Entry("absolute_error", ABSOLUTE_ERROR, output=None, default_for=(), regression=True,
+          param=None),
+    Entry("huber", HUBER, output=None, default_for=(), regression=True,
+          param=("huber_epsilon", 1.0)),
 ])
 
 #: ``norm``: a normalization of the previous dense layer's pre-activations (its parameters

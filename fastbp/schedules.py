@@ -22,10 +22,22 @@ class Schedule:
 
     name = "constant"
 
-    def start(self, learning_rate):
-        """Called once per ``fit`` with the initial rate."""
+    def start(self, learning_rate, resume=False):
+        """Called once per ``fit`` with the initial rate.  With ``resume`` (a warm-started
+        fit) a schedule that has run before continues where it stopped: its rate, its
+        counts of epochs and samples seen, and its plateau state (scikit-learn's rule for
+        ``partial_fit``: 30 one-epoch calls equal one 30-epoch fit)."""
+        if resume and getattr(self, "initial", None) is not None:
+            return
         self.initial = float(learning_rate)
         self.current = float(learning_rate)
+        self.epochs_seen = 0
+        self.samples_seen = 0
+
+    def advance(self, samples):
+        """Called after every epoch with the number of training samples it saw."""
+        self.epochs_seen += 1
+        self.samples_seen += samples
 
     def rate(self, epoch, samples_seen):
         """Learning rate for 0-based ``epoch`` after ``samples_seen`` training samples."""
@@ -97,7 +109,9 @@ class ReduceOnPlateau(Schedule):
                              f"{monitor!r}")
         self.monitor = monitor
 
-    def start(self, learning_rate):
+    def start(self, learning_rate, resume=False):
+        if resume and getattr(self, "initial", None) is not None:
+            return
         super().start(learning_rate)
         self.best = float("inf")
         self.bad_epochs = 0

@@ -2,17 +2,25 @@
 
 Drop-in counterparts of ``sklearn.neural_network.MLPClassifier``/``MLPRegressor`` with the
 same parameter names where the idea is the same, trained by fastbp's compiled kernels.  Extra
-parameters: ``dtype`` ("float64" or "float32"), ``dropout`` (hidden-layer dropout rate),
-``clip_norm`` (gradient clipping), and every optimizer fastbp registers as a solver (beside
-``sgd``, ``adam`` and ``lbfgs``: ``adamw``, ``nadam``, ``adagrad``, ``rmsprop``, and FANN's
-full-batch ``rprop``, ``quickprop``, ``sarprop``).
+parameters: ``dtype`` (None: follow the input, as scikit-learn; or "float64"/"float32"),
+``dropout`` (hidden-layer dropout rate), ``clip_norm`` (gradient clipping), ``class_weight``
+(classifier), ``loss`` and ``huber_epsilon`` (regressor: every regression loss of the
+registry), and every optimizer fastbp registers as a solver (beside ``sgd``, ``adam`` and
+``lbfgs``: ``adamw``, ``nadam``, ``adagrad``, ``rmsprop``, and FANN's full-batch ``rprop``,
+``quickprop``, ``sarprop``).  Initial weights are scikit-learn's (the same ``random_state``
+gives the same draws); ``n_iter_`` counts the latest call; schedules continue across
+``partial_fit`` calls; sparse CSR/CSC input is read by sparse first-layer kernels.
 
 Requires scikit-learn (``pip install fastbp[sklearn]``); ``import fastbp`` does not.
 
 Differences from scikit-learn, by design:
 
 - weights live in one flat vector: ``coefs_``/``intercepts_`` are views into
-  ``network_.params``;
+  ``network_.params`` (assigning them writes into it);
+- shuffling and validation splits are seeded from ``random_state`` through NumPy's
+  ``SeedSequence``, not scikit-learn's ``RandomState`` stream;
+- a warm-started ``fit`` continues the optimizer state and the learning-rate schedule
+  (scikit-learn restarts its optimizer there);
 - SGD momentum follows ``torch.optim.SGD`` (velocity v = mu v + g, step lr v), which equals
   scikit-learn's for a constant learning rate; Adam uses the bias-corrected form of the paper
   (scikit-learn folds the correction into the step size, a difference only in how ``epsilon``
@@ -30,12 +38,16 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import (check_classification_targets, type_of_target,
+                                      unique_labels)
+from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, column_or_1d,
+                                      validate_data)
 
+from .errors import DivergenceError
 from .io import _fail, save_network
 from .network import Network, read_network
-from .registry import ACTIVATIONS, OPTIMIZERS
+from .registry import ACTIVATIONS, LOSSES, OPTIMIZERS
 from .schedules import InvScaling, ReduceOnPlateau, Schedule
 from .training import fit as train
 
@@ -56,6 +68,51 @@ def _full_batch(solver):
     return OPTIMIZERS.get(solver).full_batch
 
 
+#: JSON has no NaN or infinities (n_iter_no_change=inf, a NaN validation score): model files
+#: spell them as these strings
+_NON_FINITE = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}
+
+
+def _to_json(value):
+    if isinstance(value, dict):
+        return {k: _to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_json(v) for v in value)
+    if isinstance(value, (float, np.floating)) and not np.isfinite(value):
+        return str(float(value))
+    return value
+
+
+def _from_json(value):
+    if isinstance(value, dict):
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    if isinstance(value, str) and value in _NON_FINITE:
+        return _NON_FINITE[value]
+    return value
+
+
+class _BestWeights:
+    """A callback keeping the weights of the best validation score so far: what early
+    stopping puts back when a later epoch diverges."""
+
+    def __init__(self):
+        self.best = -np.inf
+        self.saved = None
+
+    def __call__(self, net, logs):
+        score = logs.get("val_score", np.nan)
+        if score > self.best:
+            self.best = score
+            self.saved = (net.params.copy(), net.buffers.copy())
+
+    def restore(self, net):
+        if self.saved is not None:
+            np.copyto(net.params, self.saved[0])
+            np.copyto(net.buffers, self.saved[1])
+
+
 class _BaseMLP(BaseEstimator):
     """Shared parameters, validation, training and persistence."""
 
@@ -65,7 +122,7 @@ class _BaseMLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype="float64", dropout=0.0, clip_norm=None):
+                 dtype=None, dropout=0.0, clip_norm=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -129,9 +186,11 @@ class _BaseMLP(BaseEstimator):
         "beta_1": [Interval(Real, 0, 1, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
-        "dtype": [StrOptions({"float32", "float64"}), Options(type, {np.float32, np.float64})],
+        "dtype": [None, StrOptions({"float32", "float64"}),
+                  Options(type, {np.float32, np.float64})],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
         "clip_norm": [None, Interval(Real, 0, None, closed="neither")],
     }
@@ -162,37 +221,87 @@ class _BaseMLP(BaseEstimator):
     def _validate_targets(self, y, first):
         raise NotImplementedError
 
-    def _network_for(self, n_features, n_outputs, seed):
+    def _network_for(self, n_features, n_outputs, dtype):
         out, loss = self._output_layer()
         return Network([n_features] + self._hidden_sizes() + [n_outputs],
                        hidden_activation=self.activation, output=out, loss=loss,
-                       dtype=self.dtype, seed=seed)
+                       dtype=dtype, seed=0, **self._loss_options())
+
+    def _loss_options(self):
+        return {}
+
+    def _init_weights(self, net, rng):
+        """scikit-learn's initialization: per layer, weights then biases uniform in
+        +-sqrt(factor / (fan_in + fan_out)), factor 2 for logistic hidden layers and 6
+        otherwise, drawn from ``rng`` (a RandomState from ``random_state``) in scikit-learn's
+        order: the same ``random_state`` gives scikit-learn's initial weights."""
+        factor = 2.0 if ACTIVATIONS.get(self.activation).name == "logistic" else 6.0
+        for W, b in zip(net.weights, net.biases):
+            fan_in, fan_out = W.shape
+            bound = np.sqrt(factor / (fan_in + fan_out))
+            W[:] = rng.uniform(-bound, bound, (fan_in, fan_out))
+            b[:] = rng.uniform(-bound, bound, fan_out)
+
+    def _sample_weight(self, X, y, sample_weight, incremental):
+        return sample_weight
+
+    def _schedule_for(self, continuing, monitor):
+        """The learning-rate schedule: kept across ``partial_fit`` calls and warm starts, so
+        that invscaling and adaptive continue where they stopped (as scikit-learn's
+        ``partial_fit`` does)."""
+        kind = self.learning_rate if self.solver == "sgd" else "constant"
+        if not np.isfinite(self.n_iter_no_change) and kind == "adaptive":
+            kind = "constant"  # no plateau is ever detected: the rate stays
+        key = (kind, self.power_t, self.n_iter_no_change, float(self.tol), monitor)
+        old = getattr(self, "_schedule", None)
+        if continuing and old is not None and getattr(self, "_schedule_key", None) == key:
+            return old
+        if kind == "invscaling":
+            schedule = InvScaling(self.power_t)
+        elif kind == "adaptive":
+            schedule = ReduceOnPlateau(factor=0.2, patience=self.n_iter_no_change,
+                                       min_delta=float(self.tol), min_lr=1e-6, monitor=monitor)
+        else:
+            schedule = Schedule()
+        self._schedule, self._schedule_key = schedule, key
+        return schedule
 
     def _fit(self, X, y, sample_weight, incremental):
         self._check_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
         continuing = (incremental or self.warm_start) and hasattr(self, "network_")
         X, y = validate_data(self, X, y, reset=not continuing, multi_output=True,
-                             dtype=(np.float64, np.float32),
+                             dtype=(np.float64, np.float32), accept_sparse=["csr", "csc"],
                              y_numeric=isinstance(self, RegressorMixin))
-        Y = self._validate_targets(y, first=not continuing)
+        Y = self._validate_targets(y, first=not continuing, incremental=incremental)
+        sample_weight = self._sample_weight(X, y, sample_weight, incremental)
         n = X.shape[0]
         if not continuing:
+            # scikit-learn's random_state: one RandomState draws the initial weights (as
+            # scikit-learn's do), then the seeds of shuffling and validation splits
             self._rng = check_random_state(self.random_state)
-            seed = int(self._rng.randint(np.iinfo(np.int32).max))
-            self.network_ = self._network_for(X.shape[1], Y.shape[1], seed)
+            dtype = X.dtype if self.dtype is None else np.dtype(self.dtype)
+            self.network_ = self._network_for(X.shape[1], Y.shape[1], dtype)
+            self._init_weights(self.network_, self._rng)
             self.n_iter_ = 0
             self.t_ = 0
             self.loss_curve_ = []
             self.best_loss_ = np.inf
             self.validation_scores_ = None
+            self.validation_loss_curve_ = None
             self.best_validation_score_ = None
+            self._schedule = None
         elif not hasattr(self, "_rng"):
             self._rng = check_random_state(self.random_state)
         net = self.network_
         if Y.shape[1] != net.n_outputs:
             raise ValueError(f"y has {Y.shape[1]} outputs but the fitted network has "
                              f"{net.n_outputs}")
+        X = X.astype(net.dtype, copy=False)  # a warm start keeps the network's dtype
+        Y = np.ascontiguousarray(Y, dtype=net.dtype)
         stochastic = not _full_batch(self.solver)
+        lbfgs = self.solver == "lbfgs"
         if self.batch_size == "auto":
             batch = min(200, n)
         else:
@@ -202,44 +311,70 @@ class _BaseMLP(BaseEstimator):
                               "It is going to be clipped", stacklevel=3)
                 batch = n
         opt = self._make_optimizer()
-        schedule = Schedule()
-        early = bool(self.early_stopping) and stochastic and not incremental
-        options = dict(min_delta=float(self.tol), restore_best=early,
-                       monitor="val_score" if early else "loss")
-        if self.solver == "sgd" and self.learning_rate == "invscaling":
-            schedule = InvScaling(self.power_t)
-        if self.solver == "sgd" and self.learning_rate == "adaptive":
-            schedule = ReduceOnPlateau(factor=0.2, patience=self.n_iter_no_change,
-                                       min_delta=float(self.tol), min_lr=1e-6,
-                                       monitor=options["monitor"])
-            options["early_stopping"] = False
+        early = bool(self.early_stopping) and stochastic
+        stops = np.isfinite(self.n_iter_no_change)  # n_iter_no_change=inf: never stop
+        monitor = "val_score" if early else "loss"
+        options = dict(min_delta=float(self.tol), restore_best=early, monitor=monitor)
+        schedule = self._schedule_for(continuing, monitor)
+        if isinstance(schedule, ReduceOnPlateau):
+            options["early_stopping"] = False  # the schedule stops at its floor
         else:
             # scikit-learn stops when the monitored value has not improved by tol for more
             # than n_iter_no_change epochs in a row
-            options["early_stopping"] = stochastic and not incremental
-            options["patience"] = self.n_iter_no_change + 1
+            options["early_stopping"] = stochastic and not incremental and stops
+            options["patience"] = self.n_iter_no_change + 1 if stops else 1
+        keeper = _BestWeights()
         if early:
             options["validation_fraction"] = float(self.validation_fraction)
+            options["callbacks"] = [keeper]
         epochs = 1 if incremental else int(self.max_iter)
         seed = int(self._rng.randint(np.iinfo(np.int32).max))
-        history = train(net, X, Y, epochs=epochs, batch_size=batch, optimizer=opt, seed=seed,
-                        shuffle=bool(self.shuffle), sample_weight=sample_weight,
-                        alpha=float(self.alpha), clip_norm=self.clip_norm,
-                        dropout=self.dropout if stochastic else 0.0, schedule=schedule,
-                        verbose=bool(self.verbose), warm_start=continuing, **options)
-        self.n_iter_ += history.epochs
-        self.t_ += history.epochs * n
-        self.loss_curve_.extend(history.loss)
-        self.loss_ = history.loss[-1]
-        if early:
-            scores = list(history.val_score)
-            self.validation_scores_ = (self.validation_scores_ or []) + scores
-            self.best_validation_score_ = max(self.validation_scores_)
-            self.best_loss_ = None
+        diverged = False
+        try:
+            history = train(net, X, Y, epochs=epochs, batch_size=batch, optimizer=opt,
+                            seed=seed, shuffle=bool(self.shuffle),
+                            sample_weight=sample_weight, alpha=float(self.alpha),
+                            clip_norm=self.clip_norm,
+                            dropout=self.dropout if stochastic else 0.0, schedule=schedule,
+                            verbose=bool(self.verbose), warm_start=continuing, **options)
+        except DivergenceError as e:
+            if not early:  # scikit-learn's error (a ValueError), with fastbp's diagnosis
+                raise DivergenceError(
+                    f"Solver produced non-finite parameter weights. The input data may "
+                    f"contain large values and need to be preprocessed. ({e})",
+                    epoch=e.epoch, history=e.history) from e
+            # scikit-learn: with early stopping the fit ends with the best weights and a
+            # NaN validation score for the epoch that diverged
+            history, diverged = e.history, True
+            keeper.restore(net)
+        if lbfgs:
+            result = history.optimizer_result
+            self.n_iter_ = int(min(result.nit, self.max_iter))
+            self.loss_ = float(result.fun)
+            self.loss_curve_.extend(history.loss)
         else:
+            self.n_iter_ = history.epochs + diverged  # scikit-learn: the latest call's
+            self.loss_curve_.extend(history.loss + [np.nan] * diverged)
+            self.loss_ = self.loss_curve_[-1]
+        self.t_ += self.n_iter_ * n
+        if early:
+            self.validation_scores_ = (self.validation_scores_ or []) + list(
+                history.val_score) + [np.nan] * diverged
+            self.validation_loss_curve_ = (self.validation_loss_curve_ or []) + list(
+                history.val_loss) + [np.nan] * diverged
+            finite = [v for v in self.validation_scores_ if np.isfinite(v)]
+            self.best_validation_score_ = max(finite) if finite else -np.inf
+            self.best_loss_ = None
+        elif history.loss:
             self.best_loss_ = min(self.best_loss_ if self.best_loss_ is not None else np.inf,
                                   min(history.loss))
-        if (not incremental and history.stop_reason == "max_epochs" and stochastic):
+        if lbfgs and result.status != 0:
+            warnings.warn(f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                          f"(status={result.status}):\n{result.message}\n\nIncrease the "
+                          f"number of iterations to improve the convergence (max_iter="
+                          f"{self.max_iter}).", ConvergenceWarning, stacklevel=3)
+        if not incremental and history.stop_reason == "max_epochs" and stochastic \
+                and not diverged:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           f"and the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=3)
@@ -259,15 +394,46 @@ class _BaseMLP(BaseEstimator):
     # --- fitted attributes -------------------------------------------------------------------
     @property
     def coefs_(self):
-        """Weight matrices (n_in, n_out): views into ``network_.params``."""
+        """Weight matrices (n_in, n_out): views into ``network_.params``.  Assigning a list
+        of arrays of the same shapes writes them into the parameters."""
         check_is_fitted(self, "network_")
         return self.network_.weights
 
+    @coefs_.setter
+    def coefs_(self, value):
+        self._assign("coefs_", value, self.network_.weights if hasattr(self, "network_")
+                     else None)
+
     @property
     def intercepts_(self):
-        """Bias vectors: views into ``network_.params``."""
+        """Bias vectors: views into ``network_.params``; assignable as ``coefs_``."""
         check_is_fitted(self, "network_")
         return self.network_.biases
+
+    @intercepts_.setter
+    def intercepts_(self, value):
+        self._assign("intercepts_", value, self.network_.biases if hasattr(self, "network_")
+                     else None)
+
+    @staticmethod
+    def _assign(name, value, targets):
+        """Write a list of arrays into the network's views (shapes and finiteness checked
+        first, so a bad assignment changes nothing)."""
+        if targets is None:
+            raise AttributeError(f"{name} can be assigned only after fit: it is written into "
+                                 f"the network's parameter vector (network_.params)")
+        try:
+            arrays = [np.asarray(v, dtype=np.float64) for v in value]
+        except (TypeError, ValueError):
+            raise TypeError(f"{name} must be a list of {len(targets)} numeric arrays") from None
+        want = [t.shape for t in targets]
+        if [a.shape for a in arrays] != want:
+            raise ValueError(f"{name} must be arrays of shapes {want}, got "
+                             f"{[a.shape for a in arrays]}")
+        if not all(np.isfinite(a).all() for a in arrays):
+            raise ValueError(f"{name} contains NaN or infinity")
+        for t, a in zip(targets, arrays):
+            t[...] = a
 
     @property
     def n_outputs_(self):
@@ -284,14 +450,24 @@ class _BaseMLP(BaseEstimator):
         check_is_fitted(self, "network_")
         return self.network_.output_activation
 
+    def hidden_activations(self, X, layer=-1):
+        """The outputs of hidden layer ``layer`` (0-based; -1, the default, is the last) for
+        every row of X: the learned features, e.g. for another model.  Shape (n_samples,
+        hidden_layer_sizes[layer])."""
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
+                          accept_sparse=["csr", "csc"])
+        return self.network_.hidden_activations(X, layer)
+
     def _forward(self, X):
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32),
+                          accept_sparse=["csr", "csc"])
         return self.network_.predict_proba(X)
 
     # --- persistence -------------------------------------------------------------------------
     _FITTED = ("n_iter_", "t_", "loss_", "loss_curve_", "best_loss_", "validation_scores_",
-               "best_validation_score_", "n_features_in_")
+               "validation_loss_curve_", "best_validation_score_", "n_features_in_")
 
     def to_onnx(self, path=None, opset=None):
         """The fitted model as ONNX (outputs as skl2onnx's converters of scikit-learn's MLP:
@@ -301,7 +477,7 @@ class _BaseMLP(BaseEstimator):
         return estimator_to_onnx(self, path, opset=opset)
 
     def _fitted_state(self):
-        state = {k: getattr(self, k) for k in self._FITTED if hasattr(self, k)}
+        state = {k: _to_json(getattr(self, k)) for k in self._FITTED if hasattr(self, k)}
         if hasattr(self, "feature_names_in_"):
             state["feature_names_in_"] = [str(v) for v in self.feature_names_in_]
         return state
@@ -311,8 +487,18 @@ class _BaseMLP(BaseEstimator):
         back with :func:`fastbp.load` or ``type(self).load``."""
         check_is_fitted(self, "network_")
         return save_network(self.network_, path, kind=type(self).__name__,
-                            estimator={"params": self.get_params(),
+                            estimator={"params": _to_json(self._saved_params()),
                                        "fitted": self._fitted_state()})
+
+    def _saved_params(self):
+        """get_params() for a model file: a class_weight dict becomes [label, weight] pairs
+        (JSON object keys are strings, labels need not be)."""
+        params = self.get_params()
+        cw = params.get("class_weight")
+        if isinstance(cw, dict):
+            params["class_weight"] = {"pairs": [[k.item() if isinstance(k, np.generic) else k,
+                                                 float(v)] for k, v in cw.items()]}
+        return params
 
     @classmethod
     def load(cls, path):
@@ -326,7 +512,14 @@ class _BaseMLP(BaseEstimator):
     def _from_file(cls, net, info, path):
         if not isinstance(info, dict) or not isinstance(info.get("params"), dict):
             _fail(path, "no estimator parameters in the header")
-        params = dict(info["params"])
+        params = _from_json(dict(info["params"]))
+        cw = params.get("class_weight")
+        if isinstance(cw, dict) and set(cw) == {"pairs"}:  # see _saved_params
+            try:
+                params["class_weight"] = {(k if isinstance(k, (str, int, float)) else None): v
+                                          for k, v in cw["pairs"]}
+            except (TypeError, ValueError):
+                _fail(path, "invalid class_weight")
         if isinstance(params.get("hidden_layer_sizes"), list):
             params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
         try:
@@ -337,7 +530,7 @@ class _BaseMLP(BaseEstimator):
         fitted = info.get("fitted") or {}
         for k in cls._FITTED:
             if k in fitted:
-                setattr(est, k, fitted[k])
+                setattr(est, k, _from_json(fitted[k]))
         if "feature_names_in_" in fitted:
             est.feature_names_in_ = np.array(fitted["feature_names_in_"], dtype=object)
         if getattr(est, "n_features_in_", net.n_inputs) != net.n_inputs:
@@ -354,14 +547,68 @@ class _BaseMLP(BaseEstimator):
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier (binary, multi-class and multi-label), trained with
     fastbp's kernels; parameters as ``sklearn.neural_network.MLPClassifier`` plus ``dtype``,
-    ``dropout``, ``clip_norm`` and every registered optimizer as a solver."""
+    ``dropout``, ``clip_norm``, ``class_weight`` and every registered optimizer as a
+    solver.
+
+    ``class_weight``: None, a dict {label: weight} or "balanced" (n_samples / (n_classes *
+    np.bincount(y)), scikit-learn's ``compute_class_weight``); each sample's class weight
+    multiplies its ``sample_weight``.  Not for multi-label targets; "balanced" not in
+    ``partial_fit`` (the class frequencies of all the data are unknown there).
+    """
+
+    _parameter_constraints = {**_BaseMLP._parameter_constraints,
+                              "class_weight": [None, dict, StrOptions({"balanced"})]}
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, dropout=0.0, clip_norm=None, class_weight=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            dropout=dropout, clip_norm=clip_norm)
+        self.class_weight = class_weight
+
+    def _sample_weight(self, X, y, sample_weight, incremental):
+        """``sample_weight`` times each sample's class weight (scikit-learn's rule)."""
+        cw = self.class_weight
+        if cw is None:
+            return sample_weight
+        if self._label_binarizer.y_type_ == "multilabel-indicator":
+            raise ValueError("class_weight is not supported for multi-label targets; give "
+                             "sample_weight")
+        if incremental and isinstance(cw, str):
+            raise ValueError("class_weight='balanced' is not supported for partial_fit: the "
+                             "class frequencies of all the data are unknown. Pass a dict, "
+                             "e.g. from sklearn.utils.class_weight.compute_class_weight on "
+                             "all labels.")
+        y = np.asarray(y)
+        if isinstance(cw, str):
+            present = unique_labels(y)
+            weights = np.ones(len(self.classes_))
+            weights[np.searchsorted(self.classes_, present)] = compute_class_weight(
+                cw, classes=present, y=y)
+        else:
+            weights = compute_class_weight(cw, classes=self.classes_, y=y)
+        w = weights[np.searchsorted(self.classes_, y)]
+        if sample_weight is not None:
+            w = w * _check_sample_weight(sample_weight, X, dtype=np.float64)
+        return w
 
     def _output_layer(self):
         if self._label_binarizer.y_type_ == "multiclass":
             return "softmax", "cross_entropy"
         return "logistic", "binary_cross_entropy"
 
-    def _validate_targets(self, y, first):
+    def _validate_targets(self, y, first, incremental=False):
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -371,6 +618,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif type_of_target(y) == "multilabel-indicator" != self._label_binarizer.y_type_:
             raise ValueError("y is multi-label, but the model was fitted on another kind of "
                              "target")
+        if not first and self.warm_start and not incremental \
+                and self._label_binarizer.y_type_ != "multilabel-indicator":
+            classes = unique_labels(y)
+            if set(classes) != set(self.classes_):  # scikit-learn's rule and message
+                raise ValueError(f"warm_start can only be used where `y` has the same classes "
+                                 f"as in the previous call to fit. Previously got "
+                                 f"{self.classes_}, `y` has {classes}")
         if first:
             self.classes_ = self._label_binarizer.classes_
         if not first or from_classes:  # labels fixed beforehand: y may only use them
@@ -380,8 +634,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                          "seen in the first fit")
                 raise ValueError(f"y contains classes not {where}: {unseen.tolist()}; "
                                  f"known classes are {self.classes_.tolist()}")
-        Y = self._label_binarizer.transform(y)
-        return np.ascontiguousarray(Y, dtype=self.dtype)
+        return self._label_binarizer.transform(y)
 
     @available_if(_BaseMLP._check_solver)
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -456,23 +709,60 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor (one or several outputs), trained with fastbp's
     kernels; parameters as ``sklearn.neural_network.MLPRegressor`` plus ``dtype``,
-    ``dropout``, ``clip_norm`` and every registered optimizer as a solver."""
+    ``dropout``, ``clip_norm`` and every registered optimizer as a solver.
+
+    ``loss``: every regression loss of the registry: ``squared_error``, ``poisson`` (exp
+    output, the log link, half the Poisson deviance: scikit-learn's ``loss="poisson"``),
+    ``absolute_error`` and ``huber`` (threshold ``huber_epsilon``; scikit-learn's
+    ``epsilon`` is Adam's, as here).
+    """
+
+    _parameter_constraints = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions(set(LOSSES.names(regression=True)))],
+        "huber_epsilon": [Interval(Real, 0, None, closed="neither")]}
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, dropout=0.0, clip_norm=None, loss="squared_error",
+                 huber_epsilon=1.0):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            dropout=dropout, clip_norm=clip_norm)
+        self.loss = loss
+        self.huber_epsilon = huber_epsilon
 
     def _output_layer(self):
-        return "identity", "squared_error"
+        entry = LOSSES.get(self.loss)
+        return entry.output or "identity", entry.name
 
-    def _validate_targets(self, y, first):
+    def _loss_options(self):
+        if LOSSES.get(self.loss).param is None:
+            return {}
+        return {"huber_epsilon": float(self.huber_epsilon)}
+
+    def _validate_targets(self, y, first, incremental=False):
         y = np.asarray(y)
         if first:
             self._y_ndim = y.ndim
-        return np.ascontiguousarray(y.reshape(len(y), -1), dtype=self.dtype)
+        return y.reshape(len(y), -1)
 
     @available_if(_BaseMLP._check_solver)
     def partial_fit(self, X, y, sample_weight=None):
@@ -487,7 +777,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         return tags
 
 

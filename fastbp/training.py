@@ -30,7 +30,9 @@ from .kernels.epoch import finish_gradient, train_epoch
 from .kernels.optimizers import apply_update, clip_by_global_norm
 from .kernels.rng import shuffle as shuffle_order
 from .optimizers import LBFGS, get_optimizer
+from .kernels import sparse as sparse_kernels
 from .schedules import get_schedule
+from .sparse import SparseRows
 from .workspace import Workspace
 
 MONITORS = ("loss", "val_loss", "val_score")
@@ -52,6 +54,7 @@ class History:
         for k in self.KEYS:
             setattr(self, k, [])
         self.stop_reason = None
+        self.optimizer_result = None  # L-BFGS: SciPy's OptimizeResult
         self.best_epoch = None
         self.stopped_early = False
 
@@ -136,6 +139,50 @@ def _class_labels(net, Y):
     return None
 
 
+def class_sample_weight(net, Y, sw, class_weight, reducer=None):
+    """``sw`` (empty: all ones) times each row's class weight, scikit-learn's rule.
+
+    ``class_weight``: None, a dict {class index: weight} (classes not named weigh 1) or
+    "balanced": n_samples / (n_classes * count of the class), counted over the rows of every
+    rank, with n_classes the classes present.  Classes are the columns of a softmax output,
+    or 0/1 for one logistic output."""
+    if class_weight is None:
+        return sw
+    if not net.is_classifier:
+        raise ValueError("class_weight needs a classifier (a softmax or logistic output)")
+    if net.layout.activation_codes[-1] == codes.SOFTMAX:
+        labels, n_classes = Y.argmax(axis=1), Y.shape[1]
+    elif Y.shape[1] == 1:
+        labels, n_classes = (Y[:, 0] > 0.5).astype(np.int64), 2
+    else:
+        raise ValueError("class_weight is not supported for multi-label targets (several "
+                         "logistic outputs); give sample_weight")
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict, 'balanced' or None, got "
+                             f"{class_weight!r}")
+        counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
+        counts = sum(reducer.gather(counts)) if reducer is not None else counts
+        present = counts > 0
+        weights = np.ones(n_classes)
+        weights[present] = counts.sum() / (present.sum() * counts[present])
+    elif isinstance(class_weight, dict):
+        weights = np.ones(n_classes)
+        for k, v in class_weight.items():
+            if isinstance(k, (bool, np.bool_)) or not isinstance(k, (int, np.integer)) \
+                    or not 0 <= k < n_classes:
+                raise ValueError(f"class_weight has a key {k!r} that is not a class index "
+                                 f"0..{n_classes - 1}")
+            weights[int(k)] = check_number(v, f"class_weight[{k!r}]", 0.0)
+    else:
+        raise TypeError(f"class_weight must be a dict, 'balanced' or None, got "
+                        f"{type(class_weight).__name__}")
+    w = weights[labels]
+    if sw.size:
+        w = w * sw
+    return np.ascontiguousarray(w, dtype=net.dtype)
+
+
 def split_validation(net, X, Y, sw, fraction, seed):
     """Hold out ``fraction`` of the rows, stratified by class for classifiers."""
     n = X.shape[0]
@@ -144,7 +191,7 @@ def split_validation(net, X, Y, sw, fraction, seed):
     if val.size == 0 or train.size == 0:
         raise ValueError(f"validation_fraction={fraction} leaves no validation or no training "
                          f"sample out of {n}")
-    part = lambda a, idx: a[idx] if a.size else a  # noqa: E731
+    part = lambda a, idx: a[idx] if a.shape[0] else a  # noqa: E731
     return (part(X, train), part(Y, train), part(sw, train),
             part(X, val), part(Y, val), part(sw, val))
 
@@ -245,7 +292,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         seed=None, shuffle=True, sample_weight=None, alpha=0.0, clip_norm=None, dropout=0.0,
         schedule=None, validation_data=None, validation_fraction=None, early_stopping=False,
         patience=10, min_delta=0.0, monitor=None, restore_best=None, callbacks=(),
-        verbose=False, warm_start=False, checkpoint=None, reducer=None):
+        verbose=False, warm_start=False, checkpoint=None, reducer=None, class_weight=None):
     """Train ``net`` in place and return its :class:`History`.
 
     Parameters
@@ -266,6 +313,10 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         number, the layer and the sample's position in the (global) batch.
     sample_weight : array, optional
         Per-sample weights; each batch's loss is their weighted mean (scikit-learn's rule).
+    class_weight : dict or "balanced", optional
+        Weight of each class (a dict {class index: weight}), or "balanced" (n_samples /
+        (n_classes * class count), scikit-learn's formula); multiplied into
+        ``sample_weight`` as scikit-learn does.  Classifiers with one label per row only.
     alpha : float
         L2 penalty on the weights (not the biases), scikit-learn's convention: each batch
         adds ``alpha / 2 * sum(W**2) / batch_size`` to its loss (``/ sum of the batch's
@@ -330,6 +381,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     rng, seed = _seed_states(seed, reducer)
 
     X, Y, sw = net._check_data(X, y, sample_weight, allow_empty=reducer.size > 1)
+    sw = class_sample_weight(net, Y, sw, class_weight, reducer)
     if validation_data is not None:
         if validation_fraction is not None:
             raise ValueError("give validation_data or validation_fraction, not both")
@@ -358,6 +410,8 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         raise ValueError(f"unknown monitor {monitor!r}; choose one of {list(MONITORS)}")
     if monitor != "loss" and not has_val:
         raise ValueError(f"monitor={monitor!r} needs validation data")
+    if isinstance(X, SparseRows) and reducer.size > 1:
+        raise ValueError("sparse input is not supported under MPI; give dense shards")
     n_local = X.shape[0]
     n_total = int(sum(reducer.gather(n_local)))
     if n_total == 0:
@@ -389,6 +443,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     progress = _Progress(verbose and reducer.rank == 0, epochs)
     train = _Trainer(net, opt, reducer, X, Y, sw, rows, shuffle, rng, alpha, clip, rates,
                      n_total)
+    train.warm_start = bool(warm_start)
     try:
         with blas_threads_for(net.layout, min(max(rows, 1), CHUNK_ROWS)):
             reducer.warm(train.compile)
@@ -418,8 +473,10 @@ class _Trainer:
             ws_rows = max(n, 1) if net.layout.has_batch_norm else min(max(n, 1), CHUNK_ROWS)
         else:
             ws_rows = max(min(rows, n), 1)
+        self.sparse = isinstance(X, SparseRows)  # the sparse first-layer kernels
         self.ws = Workspace(net.layout, ws_rows, net.dtype, dropout=rates.size > 0,
-                            n_inputs=net.n_inputs, n_outputs=net.n_outputs)
+                            n_inputs=1 if self.sparse else net.n_inputs,
+                            n_outputs=net.n_outputs)
         # [gradient sum | loss sum | weight sum | rows]: what a step reduces across ranks
         self.buf = np.zeros(net.n_params + 3, dtype=np.float64 if net.dtype == np.float64
                             else net.dtype)
@@ -490,6 +547,17 @@ class _Trainer:
         total = 0.0
         ws = self.ws
         for first in range(0, n_batches, per_call):
+            if self.sparse:
+                X = self.X
+                total += sparse_kernels.train_epoch(
+                    X.indptr, X.indices, X.data, self.Y, self.sw, net.params, net.buffers,
+                    self.grad, opt.state, net.layout.spec, net.loss_code, opt.code, hyper,
+                    self.alpha, self.clip, self.counter, self.rows, self.shuffle, self.rng,
+                    self.order, first, min(first + per_call, n_batches), ws.ybuf, ws.wbuf,
+                    ws.acts, ws.pre, ws.stats, ws.tmp, self.rates, ws.masks, self.mode)
+                if not np.isfinite(total):
+                    return np.nan
+                continue
             total += train_epoch(self.X, self.Y, self.sw, net.params, net.buffers, self.grad,
                                  opt.state, net.layout.spec, net.loss_code, opt.code, hyper,
                                  self.alpha, self.clip, self.counter, self.rows, self.shuffle,
@@ -561,10 +629,11 @@ class _Trainer:
         best = np.inf
         best_params = None
         bad_epochs = 0
-        sched.start(opt.learning_rate)
+        sched.start(opt.learning_rate, resume=self.warm_start)
         history.stop_reason = "max_epochs"
         for epoch in range(epochs):
-            lr = sched.rate(epoch, epoch * self.n_total)
+            # a schedule counts epochs and samples across warm-started fits
+            lr = sched.rate(sched.epochs_seen, sched.samples_seen)
             hyper = opt.hyper(lr)
             snap = self._snapshot()
             t0 = time.perf_counter()
@@ -586,6 +655,7 @@ class _Trainer:
                     f"finite one). Try a smaller learning rate than {lr:g}, gradient clipping "
                     f"(clip_norm) or scaled inputs.", epoch=epoch + 1, history=history)
             opt.t = int(self.counter[0])
+            sched.advance(self.n_total)
             logs = {"epoch": epoch + 1, "loss": loss, "learning_rate": lr, "seconds": seconds}
             stop = self._end_epoch(logs, val, callbacks, checkpoint, history, progress)
 
@@ -661,4 +731,6 @@ class _Trainer:
             raise DivergenceError("L-BFGS produced non-finite weights", history=history)
         if history.stop_reason is None:
             history.stop_reason = "max_epochs" if result.nit >= epochs else "converged"
+        #: SciPy's OptimizeResult (status, message, fun, nit): the estimators report it
+        history.optimizer_result = result
         self.result = result

@@ -32,6 +32,8 @@ def act(name, z):
     if name == "softmax":
         e = np.exp(z - z.max(axis=1, keepdims=True))
         return e / e.sum(axis=1, keepdims=True)
+    if name == "exp":
+        return np.exp(z)
     raise ValueError(name)
 
 
@@ -52,6 +54,8 @@ def act_derivative(name, z):
         return np.where(z > 0, 1.0, np.exp(np.minimum(z, 0.0)))
     if name == "softplus":  # d/dz log(1 + e^z) = e^z / (1 + e^z)
         return _sigmoid(z)
+    if name == "exp":
+        return np.exp(z)
     if name == "silu":  # s + z s (1 - s)
         s = _sigmoid(z)
         return s + z * s * (1.0 - s)
@@ -88,11 +92,20 @@ def forward(Ws, bs, acts, X, masks=None):
     return Z, A
 
 
-def per_sample_loss(loss, P, Y, z=None):
+def per_sample_loss(loss, P, Y, z=None, huber_epsilon=1.0):
     """Loss per sample from outputs P; the log losses use the logits z when given (log P
     computed as log-sigmoid / log-softmax of z, which stays accurate when P rounds to 0 or 1)."""
     if loss == "squared_error":
         return 0.5 * ((P - Y) ** 2).sum(axis=1)
+    if loss == "poisson":  # half the Poisson deviance: y log(y / p) - y + p (0 log 0 = 0)
+        ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0) / P), 0.0)
+        return (ylogy - Y + P).sum(axis=1)
+    if loss == "absolute_error":
+        return np.abs(P - Y).sum(axis=1)
+    if loss == "huber":
+        d = np.abs(P - Y)
+        e = huber_epsilon
+        return np.where(d <= e, 0.5 * d ** 2, e * d - 0.5 * e ** 2).sum(axis=1)
     if loss == "binary_cross_entropy":
         if z is None:
             return -(Y * np.log(P) + (1 - Y) * np.log(1 - P)).sum(axis=1)
@@ -107,7 +120,7 @@ def per_sample_loss(loss, P, Y, z=None):
     raise ValueError(loss)
 
 
-def output_delta(out, loss, P, Y, z):
+def output_delta(out, loss, P, Y, z, huber_epsilon=1.0):
     """dL_r/dz of each sample's loss through the output activation ``out`` (outputs P,
     pre-activations z), from dL/dP and the activation's Jacobian."""
     if out == "softmax":
@@ -118,6 +131,12 @@ def output_delta(out, loss, P, Y, z):
         dP = P - Y
     elif loss == "binary_cross_entropy":
         dP = -Y / P + (1 - Y) / (1 - P)
+    elif loss == "poisson":
+        dP = 1.0 - Y / P
+    elif loss == "absolute_error":
+        dP = np.sign(P - Y)
+    elif loss == "huber":
+        dP = np.clip(P - Y, -huber_epsilon, huber_epsilon)
     else:
         raise ValueError(loss)
     return dP * act_derivative(out, z)
@@ -129,10 +148,13 @@ def random_targets(rng, loss, batch, n_out):
         return np.eye(n_out)[rng.integers(0, n_out, batch)]
     if loss == "binary_cross_entropy":
         return (rng.random((batch, n_out)) < 0.5).astype(float)
+    if loss == "poisson":  # counts, zeros included
+        return rng.poisson(1.5, size=(batch, n_out)).astype(float)
     return rng.normal(size=(batch, n_out))
 
 
-def loss_and_grads(Ws, bs, acts, loss, X, Y, sw=None, alpha=0.0, masks=None):
+def loss_and_grads(Ws, bs, acts, loss, X, Y, sw=None, alpha=0.0, masks=None,
+                   huber_epsilon=1.0):
     """Mean loss (+ alpha/2 |W|^2 / norm) and per-layer gradients (dW list, db list).
 
     With sample weights the mean is weighted: sum(w L) / sum(w).  ``masks`` (one array per
@@ -143,11 +165,11 @@ def loss_and_grads(Ws, bs, acts, loss, X, Y, sw=None, alpha=0.0, masks=None):
     norm = w.sum()
     Z, A = forward(Ws, bs, acts, X, masks)
     P = A[-1]
-    value = (w * per_sample_loss(loss, P, Y, Z[-1])).sum() / norm
+    value = (w * per_sample_loss(loss, P, Y, Z[-1], huber_epsilon)).sum() / norm
     value += 0.5 * alpha * sum((W ** 2).sum() for W in Ws) / norm
     # dL_r/dP for each sample, then through the output activation's Jacobian
     out = acts[-1]
-    dZ = output_delta(out, loss, P, Y, Z[-1])
+    dZ = output_delta(out, loss, P, Y, Z[-1], huber_epsilon)
     dZ = dZ * (w / norm)[:, None]
     dWs = [None] * len(Ws)
     dbs = [None] * len(Ws)

@@ -29,8 +29,8 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT, JIT_INLINE
-from ..registry import (ELU, GELU, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU, SILU,
-                        SOFTMAX, SOFTPLUS, TANH)
+from ..registry import (ELU, EXP, GELU, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU,
+                        SILU, SOFTMAX, SOFTPLUS, TANH)
 from .mathfn import exp, like, logistic, tanh
 
 U = np.uint64
@@ -63,6 +63,8 @@ def value(z, code):
         if z < like(z, -10.0):
             return zero
         return z * logistic(like(z, 2.0) * _gelu_u(z))
+    if code == EXP:  # output only (the log link of the Poisson loss)
+        return exp(z)
     return z
 
 
@@ -104,6 +106,8 @@ def derivative(z, a, code):
         s = logistic(u2)
         du = like(z, _GELU_K) * (one + like(z, 3.0 * _GELU_C) * z * z)
         return s + like(z, 2.0) * z * du * s * logistic(-u2)
+    if code == EXP:
+        return a
     return one
 
 
@@ -149,6 +153,8 @@ def activate(buf, off, count, width, code):
         _activate(buf, o, count, SILU)
     elif code == GELU:
         _activate(buf, o, count, GELU)
+    elif code == EXP:
+        _activate(buf, o, count, EXP)
 
 
 @njit(**JIT)

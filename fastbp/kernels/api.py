@@ -39,7 +39,7 @@ from numba.extending import overload
 from numba.np.numpy_support import as_dtype
 
 from .._config import JIT, PREDICT_CHUNK
-from ..registry import ACTIVATIONS, CROSS_ENTROPY, SQUARED_ERROR
+from ..registry import ACTIVATIONS, LOSSES
 from .codes import (A_OFF, ACT, B_OFF, BATCH_NORM, DENSE, EVAL, KIND, LAYER_NORM, N_IN, N_OUT,
                     S_OFF, SOFTMAX, SPEC_COLUMNS, T_OFF, W_OFF)
 from .epoch import (eval_buffers, evaluate, finish_gradient, gradient_sums,
@@ -60,6 +60,7 @@ def network_arrays(net):
 
 
 _N_ACTIVATIONS = max(e.code for e in ACTIVATIONS) + 1
+_N_LOSSES = max(e.code for e in LOSSES) + 1
 
 
 @njit(**JIT)
@@ -129,7 +130,7 @@ def _check_targets(X, Y, params, buffers, spec, loss):
         raise ValueError("X and Y have different numbers of rows")
     if Y.shape[1] != spec[spec.shape[0] - 1, N_OUT]:
         raise ValueError("Y has the wrong number of columns for this network")
-    if loss < SQUARED_ERROR or loss > CROSS_ENTROPY:
+    if loss < 0 or loss >= _N_LOSSES:
         raise ValueError("unknown loss code")
 
 

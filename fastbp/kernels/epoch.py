@@ -23,7 +23,7 @@ from .._config import JIT, JIT_INLINE, PREDICT_CHUNK
 from .activations import activate
 from .borrow import borrow
 from .codes import A_OFF, ACT, DENSE, EVAL, KIND, N_OUT, T_OFF
-from .losses import output_delta
+from .losses import loss_param, output_delta
 from .model import add_l2, backward, forward, fused_update_possible
 from .optimizers import SGD, apply_update, clip_by_global_norm
 from .rng import shuffle as shuffle_order
@@ -41,7 +41,7 @@ def batch_gradient(x, xo, y, yo, w, wo, params, bufs, grad, spec, loss, acts, pr
     last = spec.shape[0] - 1
     n_out = spec[last, N_OUT]
     total = output_delta(acts, rows * spec[last, A_OFF], y, yo, w, wo, rows, n_out, inv_norm,
-                         spec[last, ACT], loss, True)
+                         spec[last, ACT], loss, True, loss_param(spec))
     backward(x, xo, params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout, masks, lr)
     return total
 
@@ -284,7 +284,7 @@ def evaluate(X, Y, sw, params, bufs, spec, loss, out, acts, stats):
                 no_dropout, acts, np.uint64(0), 0, 0)
         zo = rows * spec[last, A_OFF]
         total += output_delta(acts, zo, Yf, start * n_out, sw, start, rows, n_out, 1.0,
-                              spec[last, ACT], loss, False)
+                              spec[last, ACT], loss, False, loss_param(spec))
         activate(acts, zo, rows * n_out, n_out, spec[last, ACT])
         of[start * n_out:(start + rows) * n_out] = acts[zo:zo + rows * n_out]
     norm = float(n)
