@@ -671,7 +671,8 @@ def recurrent_forward(net, X, lengths=None, many_to_one="state"):
     n, T, _ = X.shape
     lengths = _check_lengths(lengths, n, T)
     rows = np.arange(n)
-    a = X
+    # steps past a length are never read (they may hold anything, NaN included)
+    a = np.where((np.arange(T)[None, :] < lengths[:, None])[:, :, None], X, 0.0)
     tape = []
     for layer in net:
         if layer["kind"] == "dense":
