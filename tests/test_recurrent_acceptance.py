@@ -353,28 +353,32 @@ def adding_problem(n, steps, rng):
 
 @pytest.mark.parametrize("cell", ["GRU", "LSTM"])
 def test_adding_problem_50_steps(cell):
+    """Settings found with torch first (same sizes, Adam 0.01, clip 1, batch 32): a GRU(32)
+    gets there in 2-5 epochs of 4000 sequences, an LSTM(32) after a plateau of 3-8 epochs;
+    training stops once a validation set (not the test set) is at MSE < 0.004."""
     rng = np.random.default_rng(0)
     X, y = adding_problem(4000, 50, rng)
+    X_val, y_val = adding_problem(500, 50, rng)
     X_test, y_test = adding_problem(1000, 50, rng)
     net = fastbp.Network([2, getattr(fastbp, cell)(32), 1], output="identity", seed=0)
-    net.fit(X, y, epochs=ADDING_EPOCHS[cell], batch_size=32, optimizer="adam",
-            learning_rate=0.01, clip_norm=1.0, seed=0)
+
+    def learned(net, logs):
+        return float(((net.predict(X_val) - y_val) ** 2).mean()) < 0.004
+
+    net.fit(X, y, epochs=20, batch_size=32, optimizer="adam", learning_rate=0.01,
+            clip_norm=1.0, seed=0, callbacks=[learned])
     mse = float(((net.predict(X_test) - y_test) ** 2).mean())
     assert mse < 0.01, mse
 
 
-ADDING_EPOCHS = {"GRU": 6, "LSTM": 10}
-
-
 def test_sequential_digits_gru():
+    """Each 8x8 digit read as 8 steps (pixel rows) of 8 pixels; settings checked with torch
+    first (GRU(64), Adam 0.003, batch 32: >= 0.96 held-out from epoch 12 on, two seeds)."""
     X, y = load_digits()
     train, test = stratified_split(y, 0.25, seed=0)
-    X = X.reshape(-1, 8, 8)  # 8 steps (pixel rows) of 8 pixels
+    X = X.reshape(-1, 8, 8)
     net = fastbp.Network([8, fastbp.GRU(64), 10], output="softmax", seed=0)
-    net.fit(X[train], y[train], epochs=DIGITS_EPOCHS, batch_size=32, optimizer="adam",
-            learning_rate=0.01, seed=0)
+    net.fit(X[train], y[train], epochs=25, batch_size=32, optimizer="adam",
+            learning_rate=0.003, seed=0)
     accuracy = float((net.predict(X[test]) == y[test]).mean())
     assert accuracy >= 0.95, accuracy
-
-
-DIGITS_EPOCHS = 20
