@@ -46,3 +46,12 @@ def test_njit_kernels_evolution_strategy():
     start, end = map(float, re.search(r"loss ([0-9.]+) -> ([0-9.]+)", out).groups())
     assert end < 0.2 < start
     assert number_after(out, ", accuracy") > 0.9
+
+
+def test_sunspots_lstm_beats_persistence():
+    pytest.importorskip("statsmodels", reason="statsmodels is not installed (its sunspots "
+                                              "data set; pip install '.[examples]')")
+    out = run_example("sunspots_lstm.py")
+    lstm = number_after(out, "LSTM test MSE")
+    persistence = number_after(out, "persistence test MSE")
+    assert lstm < persistence
