@@ -18,7 +18,9 @@ Implementations:
   with the reason otherwise;
 * ``torch``: ``nn.GRU`` / ``nn.RNN`` / ``nn.LSTM`` (batch_first) + ``nn.Linear``,
   ``F.cross_entropy``, ``torch.optim``, a Python loop over mini-batches (eager mode;
-  ``nn.LSTM`` runs oneDNN's fused kernel on a CPU);
+  ``nn.LSTM`` runs oneDNN's fused kernel on a CPU); one thread for R1 and R2, whose
+  per-step products are far too small to share (with 2 threads on a busy 2-core machine,
+  R1 ran 60x slower: every step's ops wait for a thread that has no core), 2 for R3;
 * ``jax_scan``: the same cells written out in ``jax.numpy`` (torch's equations and gate
   order), the time steps in an inner ``lax.scan`` and the mini-batches of the whole epoch in
   an outer ``lax.scan``, one jitted call per epoch, Adam or SGD by hand.
@@ -49,12 +51,14 @@ IMPLEMENTATIONS = ("fastbp",) + PEERS
 
 WORKLOADS = {
     "R1": dict(name="R1", cell="gru", activation="tanh", n_in=8, units=64, steps=50, n_out=10,
-               optimizer="adam", learning_rate=1e-3, batch_size=32, samples=2048, epochs=2),
+               optimizer="adam", learning_rate=1e-3, batch_size=32, samples=2048, epochs=2,
+               torch_threads=1),
     "R2": dict(name="R2", cell="rnn", activation="tanh", n_in=8, units=32, steps=20, n_out=10,
-               optimizer="sgd", learning_rate=0.01, batch_size=1, samples=1024, epochs=2),
+               optimizer="sgd", learning_rate=0.01, batch_size=1, samples=1024, epochs=2,
+               torch_threads=1),
     "R3": dict(name="R3", cell="lstm", activation="tanh", n_in=16, units=128, steps=100,
                n_out=10, optimizer="adam", learning_rate=1e-3, batch_size=64, samples=1024,
-               epochs=2),
+               epochs=2, torch_threads=2),
 }
 GATES = {"rnn": 1, "gru": 3, "lstm": 4}
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
@@ -252,7 +256,7 @@ def _run_torch(wl, X, Y, init, epochs):
     import torch
     import torch.nn.functional as F
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(wl["torch_threads"])
     n, bs = X.shape[0], wl["batch_size"]
     Xt = torch.from_numpy(X)
     yt = torch.from_numpy(Y.argmax(axis=1).astype(np.int64))
@@ -422,6 +426,7 @@ def latency_calls(impls, name="R1"):
         calls["fastbp"] = (lambda: net.predict_proba(x), 500)
     if "torch" in impls and available("torch")[0]:
         import torch
+        torch.set_num_threads(wl["torch_threads"])
         rnn, lin = _torch_model(wl, init)
         xt = torch.from_numpy(x)
 
