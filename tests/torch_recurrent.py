@@ -2,11 +2,11 @@
 so that torch autograd can check the NumPy reference and fastbp.  Needs torch (callers skip
 where it is absent); float64 throughout.
 
-``torch_loss_and_grads`` runs torch's own multi-layer-free ``nn.RNN`` / ``nn.GRU`` /
+``torch_loss_and_grads`` runs torch's own ``nn.RNN`` / ``nn.GRU`` /
 ``nn.LSTM`` on packed sequences (``pack_padded_sequence(enforce_sorted=False)``), one module
 per layer; ``torch_stepwise_loss_and_grads`` runs ``nn.RNNCell`` / ``GRUCell`` / ``LSTMCell``
 step by step with masks, and can detach the state at chunk boundaries (truncated BPTT as
-defined in naive.py).  Both return (loss, grads) in naive's structure.
+defined in naive.py).  Both return (loss, grads in naive's structure, outputs).
 """
 import numpy as np
 import torch

@@ -520,7 +520,7 @@ def main(names=("R1", "R2", "R3"), impls=IMPLEMENTATIONS, epochs=None, rounds=3,
         report["workloads"][name] = rows
     if latency:
         lat = prediction_latency(active)
-        out(f"\nPredicting one R1 sequence (1, 50, 8), median per call:")
+        out("\nPredicting one R1 sequence (1, 50, 8), median per call:")
         for impl, s in lat.items():
             extra = (f"   fastbp is {s / lat['fastbp']:.1f}x faster"
                      if "fastbp" in lat and impl != "fastbp" else "")
