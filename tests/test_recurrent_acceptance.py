@@ -382,3 +382,54 @@ def test_sequential_digits_gru():
             learning_rate=0.003, seed=0)
     accuracy = float((net.predict(X[test]) == y[test]).mean())
     assert accuracy >= 0.95, accuracy
+
+
+# --- the trainer's options on recurrent networks ------------------------------------------
+def _small_sequence_task(seed=0, n=96, T=6):
+    """A learnable many-to-one task: the class is the sign pattern of the first and last
+    steps' first feature."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, T, 3))
+    L = rng.integers(2, T + 1, n)
+    y = 2 * (X[:, 0, 0] > 0) + (X[np.arange(n), L - 1, 0] > 0)
+    return X, y.astype(np.int64), L
+
+
+def test_every_optimizer_trains_a_recurrent_network():
+    from fastbp.registry import OPTIMIZERS
+    X, y, L = _small_sequence_task()
+    for name in OPTIMIZERS.names():
+        net = fastbp.Network([3, fastbp.GRU(8, return_sequences=True), fastbp.LSTM(6), 4],
+                             output="softmax", dtype=np.float64, seed=0)
+        before = net.evaluate(X, y, lengths=L)
+        net.fit(X, y, epochs=5, batch_size=16, optimizer=name, lengths=L, seed=0)
+        after = net.evaluate(X, y, lengths=L)
+        assert np.isfinite(after) and after < before, name
+
+
+def test_validation_early_stopping_restore_best_and_callbacks():
+    """restore_best leaves the weights of the best validation epoch: evaluating them gives
+    that epoch's recorded validation loss."""
+    X, y, L = _small_sequence_task(1, n=160)
+    Xv, yv, Lv = _small_sequence_task(2, n=64)
+    net = fastbp.Network([3, fastbp.GRU(8, bidirectional=True), 4], output="softmax",
+                         dtype=np.float64, seed=0)
+    seen = []
+    history = net.fit(X, y, epochs=40, batch_size=16, optimizer="adam", learning_rate=0.05,
+                      lengths=L, validation_data=(Xv, yv, None, Lv), early_stopping=True,
+                      patience=3, restore_best=True, schedule="step", clip_norm=1.0,
+                      sample_weight=np.linspace(0.5, 1.5, len(X)), seed=0,
+                      callbacks=[lambda net, logs: seen.append(logs["epoch"])])
+    assert seen == list(range(1, history.epochs + 1))
+    best = min(history.val_loss)
+    assert net.evaluate(Xv, yv, lengths=Lv) == pytest.approx(best, rel=1e-10)
+
+
+def test_dropout_between_layers_trains_and_predicts_deterministically():
+    X, y, L = _small_sequence_task(3)
+    net = fastbp.Network([3, fastbp.LSTM(8, return_sequences=True), fastbp.GRU(8), 16, 4],
+                         output="softmax", dtype=np.float64, seed=0)
+    before = net.evaluate(X, y, lengths=L)
+    net.fit(X, y, epochs=10, batch_size=16, optimizer="adam", lengths=L, dropout=0.2, seed=0)
+    assert net.evaluate(X, y, lengths=L) < before
+    assert np.array_equal(net.predict_proba(X, lengths=L), net.predict_proba(X, lengths=L))
