@@ -206,17 +206,20 @@ def test_nan_in_excluded_padded_steps_is_ignored():
 @pytest.mark.parametrize("topo", ["stacked", "sequences"])
 @pytest.mark.parametrize("cell", range(4), ids=CELL_IDS)
 def test_truncated_bptt_matches_naive_truncation(cell, topo, k):
-    """One plain-SGD step (learning rate 1) on one batch holding all samples moves the
-    parameters by minus the truncated gradient."""
+    """``gradient(bptt_steps=k)`` is naive.py's truncated gradient, and one plain-SGD step
+    (learning rate 1) of ``fit(bptt_steps=k)`` on one batch holding all samples moves the
+    parameters by minus it (one update per batch, gradients summed over the chunks)."""
     kind, opts = CELLS[cell]
     ref, loss, X, Y, L = problem(topo, kind, opts, seed=100 + cell)
     net = fastbp_network(ref, loss, X.shape[2])
     index = tensor_index(net, ref)
+    _, g_ref = recurrent_loss_and_grads(ref, loss, X, Y, L, bptt_steps=k)
+    _, grad = net.gradient(X, Y, lengths=L, bptt_steps=k)
+    assert rel_error(flat_grads(split_grad(grad, index)), flat_grads(g_ref)) < 1e-9
     p0 = net.params.copy()
     net.fit(X, Y, epochs=1, batch_size=X.shape[0], optimizer="sgd", learning_rate=1.0,
             lengths=L, bptt_steps=k, shuffle=False, seed=0)
     step = split_grad(p0 - net.params, index)
-    _, g_ref = recurrent_loss_and_grads(ref, loss, X, Y, L, bptt_steps=k)
     assert rel_error(flat_grads(step), flat_grads(g_ref)) < 1e-9
     if k < X.shape[1]:  # truncation changed something
         _, g_full = recurrent_loss_and_grads(ref, loss, X, Y, L)
