@@ -468,3 +468,358 @@ def fann_sarprop(p, g, state, increase_factor=1.2, decrease_factor=0.5, delta_mi
         prev_steps[i] = next_step
         prev_train_slopes[i] = slope
     return weights
+
+
+# --- recurrent networks: forward over time and backpropagation through time ------------------
+# Written from PyTorch's documented equations (torch.nn.RNN / GRU / LSTM), gate by gate, with
+# separate arrays per tensor and explicit loops over time; derivatives in terms of the gates'
+# pre-activations.  A network is a list of layer dicts:
+#
+#   {"kind": "rnn"|"gru"|"lstm", "activation": "tanh"|"relu" (rnn), "bidirectional": bool,
+#    "return_sequences": bool, "params": {"weight_ih": (G*H, n_in), "weight_hh": (G*H, H),
+#    "bias_ih": (G*H,), "bias_hh": (G*H,), and "<name>_reverse" for the reverse direction}}
+#   {"kind": "dense", "activation": name, "params": {"weight": (units, n_in), "bias": (units,)}}
+#
+# (G = 1, 3, 4 gates: RNN; GRU r, z, n; LSTM i, f, g, o.)  Conventions:
+#
+# - X is (n, steps, features); ``lengths`` (n,) ints in [1, steps], default all ``steps``.
+#   Steps t >= length are not computed: the state passes through them unchanged, their
+#   outputs are 0 (as torch's pad_packed_sequence) and they get no gradient.
+# - The forward direction starts at step 0 from a zero state; the reverse direction starts
+#   at each sample's last valid step (length - 1) from a zero state and ends at step 0 (as
+#   torch's packed sequences).  A bidirectional layer's output at step t is [forward h_t,
+#   reverse h_t] (2H features), torch's order.
+# - return_sequences=False (many-to-one): the layer outputs its final states, torch's h_n:
+#   the forward direction's h at step length - 1, and (bidirectional) the reverse direction's
+#   h at step 0 (its last step), concatenated [forward, reverse].  ``many_to_one="last_step"``
+#   instead takes the bidirectional output at step length - 1 ([forward h_{L-1}, reverse
+#   h_{L-1}], torch's output[i, L-1]); the two agree for a unidirectional layer.
+# - Dense layers after a sequence-returning layer apply to every step; the loss is fastbp's
+#   per-row loss (per_sample_loss above: 1/2 sum over outputs for squared error) summed over
+#   valid (sample, step) pairs, each weighted by its sample's weight, divided by the sum of
+#   those weights (the number of valid pairs without sample weights).  Targets of invalid
+#   steps are ignored (they may be NaN).  Many-to-one: a dense net's weighted mean over
+#   samples.
+# - Truncated BPTT, ``bptt_steps=k``: steps are cut into consecutive chunks [0, k), [k, 2k),
+#   ... (absolute step numbers, the same for every sample and for both directions).  The
+#   forward pass is the full one (the state carries across chunks); in the backward pass
+#   the state entering a chunk is a constant: no gradient flows from a chunk into the one
+#   before it (forward direction: from step jk to step jk - 1; reverse direction: from step
+#   jk - 1 to step jk).  Gradients within a chunk and between layers at the same step flow
+#   as usual; the result is the sum over chunks (one update per batch).  k >= steps is full
+#   BPTT.
+
+GATES = {"rnn": 1, "gru": 3, "lstm": 4}
+RECURRENT_TENSORS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+
+
+def sigmoid(z):
+    return _sigmoid(z)
+
+
+def recurrent_tensor_names(bidirectional):
+    suffixes = ("", "_reverse") if bidirectional else ("",)
+    return [t + s for s in suffixes for t in RECURRENT_TENSORS]
+
+
+def init_recurrent_layer(rng, kind, n_in, units, bidirectional=False, scale=None):
+    """torch's initialization, uniform(-1/sqrt(units), 1/sqrt(units)) (or +-``scale``),
+    from a NumPy generator: a dict of torch-named tensors."""
+    g = GATES[kind]
+    k = 1.0 / np.sqrt(units) if scale is None else scale
+    shapes = {"weight_ih": (g * units, n_in), "weight_hh": (g * units, units),
+              "bias_ih": (g * units,), "bias_hh": (g * units,)}
+    return {name: rng.uniform(-k, k, shapes[name.replace("_reverse", "")])
+            for name in recurrent_tensor_names(bidirectional)}
+
+
+def recurrent_net(rng, n_in, layers, scale=None):
+    """A network of layer dicts from a compact description: ``layers`` is a list of
+    ("rnn"|"gru"|"lstm", units, {"activation", "bidirectional", "return_sequences"}) or
+    ("dense", units, activation); parameters drawn by ``init_recurrent_layer`` (dense:
+    uniform(+-1/sqrt(n_in)), torch's nn.Linear)."""
+    net = []
+    width = n_in
+    for kind, units, opts in layers:
+        if kind == "dense":
+            k = 1.0 / np.sqrt(width) if scale is None else scale
+            net.append({"kind": "dense", "activation": opts,
+                        "params": {"weight": rng.uniform(-k, k, (units, width)),
+                                   "bias": rng.uniform(-k, k, units)}})
+            width = units
+        else:
+            opts = dict(opts or {})
+            bi = bool(opts.get("bidirectional", False))
+            net.append({"kind": kind, "activation": opts.get("activation", "tanh"),
+                        "bidirectional": bi,
+                        "return_sequences": bool(opts.get("return_sequences", False)),
+                        "params": init_recurrent_layer(rng, kind, width, units, bi, scale)})
+            width = units * (2 if bi else 1)
+    return net
+
+
+def _cell_forward(kind, activation, x, h, c, W_ih, W_hh, b_ih, b_hh):
+    """One step for all rows: (h', c', cache).  c is None except for the LSTM."""
+    H = W_hh.shape[1]
+    gi = x @ W_ih.T + b_ih
+    gh = h @ W_hh.T + b_hh
+    if kind == "rnn":
+        a = gi + gh
+        return act(activation, a), None, (a,)
+    if kind == "gru":
+        ar = gi[:, :H] + gh[:, :H]
+        az = gi[:, H:2 * H] + gh[:, H:2 * H]
+        r, z = sigmoid(ar), sigmoid(az)
+        ghn = gh[:, 2 * H:]
+        an = gi[:, 2 * H:] + r * ghn
+        n = np.tanh(an)
+        return (1.0 - z) * n + z * h, None, (ar, az, an, r, z, n, ghn)
+    a = gi + gh  # lstm
+    ai, af, ag, ao = (a[:, k * H:(k + 1) * H] for k in range(4))
+    i, f, g, o = sigmoid(ai), sigmoid(af), np.tanh(ag), sigmoid(ao)
+    c_new = f * c + i * g
+    return o * np.tanh(c_new), c_new, (ai, af, ag, ao, i, f, g, o, c_new)
+
+
+def _cell_backward(kind, activation, cache, x, h, c, dh, dc, W_ih, W_hh):
+    """Gradients of one step from dL/dh' (and dL/dc'): (dx, dh, dc, dgi, dgh) where dgi and
+    dgh are dL/d(x W_ih^T + b_ih) and dL/d(h W_hh^T + b_hh)."""
+    if kind == "rnn":
+        (a,) = cache
+        da = dh * act_derivative(activation, a)
+        dgi = dgh = da
+        dc_prev = None
+        dh_prev = dgh @ W_hh
+    elif kind == "gru":
+        ar, az, an, r, z, n, ghn = cache
+        dn = dh * (1.0 - z)
+        dz = dh * (h - n)
+        dan = dn * act_derivative("tanh", an)
+        dr = dan * ghn
+        daz = dz * act_derivative("logistic", az)
+        dar = dr * act_derivative("logistic", ar)
+        dgi = np.concatenate([dar, daz, dan], axis=1)
+        dgh = np.concatenate([dar, daz, dan * r], axis=1)
+        dh_prev = dh * z + dgh @ W_hh
+        dc_prev = None
+    else:
+        ai, af, ag, ao, i, f, g, o, c_new = cache
+        do = dh * np.tanh(c_new)
+        dcn = dc + dh * o * act_derivative("tanh", c_new)
+        dgi = np.concatenate([dcn * g * act_derivative("logistic", ai),
+                              dcn * c * act_derivative("logistic", af),
+                              dcn * i * act_derivative("tanh", ag),
+                              do * act_derivative("logistic", ao)], axis=1)
+        dgh = dgi
+        dh_prev = dgh @ W_hh
+        dc_prev = dcn * f
+    return dgi @ W_ih, dh_prev, dc_prev, dgi, dgh
+
+
+def _direction_forward(layer, suffix, X, lengths):
+    """One direction over all steps: outputs (n, T, H) (0 at invalid steps) and the caches."""
+    p = layer["params"]
+    W_ih, W_hh = p["weight_ih" + suffix], p["weight_hh" + suffix]
+    b_ih, b_hh = p["bias_ih" + suffix], p["bias_hh" + suffix]
+    n, T, _ = X.shape
+    H = W_hh.shape[1]
+    h = np.zeros((n, H))
+    c = np.zeros((n, H)) if layer["kind"] == "lstm" else None
+    out = np.zeros((n, T, H))
+    steps = range(T - 1, -1, -1) if suffix else range(T)
+    caches = {}
+    for t in steps:
+        valid = (t < lengths)[:, None]
+        h_new, c_new, cache = _cell_forward(layer["kind"], layer["activation"], X[:, t], h,
+                                            c, W_ih, W_hh, b_ih, b_hh)
+        caches[t] = (h, c, cache)  # the state entering step t, and the step's values
+        h = np.where(valid, h_new, h)
+        if c is not None:
+            c = np.where(valid, c_new, c)
+        out[:, t] = np.where(valid, h_new, 0.0)
+    return out, caches
+
+
+def _direction_backward(layer, suffix, X, lengths, caches, dout, bptt_steps, grads):
+    """BPTT of one direction given dL/d(outputs) (n, T, H); adds the weight gradients to
+    ``grads`` and returns dL/dX."""
+    p = layer["params"]
+    W_ih, W_hh = p["weight_ih" + suffix], p["weight_hh" + suffix]
+    n, T, _ = X.shape
+    H = W_hh.shape[1]
+    dX = np.zeros_like(X)
+    dh = np.zeros((n, H))
+    dc = np.zeros((n, H)) if layer["kind"] == "lstm" else None
+    steps = range(T) if suffix else range(T - 1, -1, -1)  # backward: opposite order
+    for t in steps:
+        valid = (t < lengths)[:, None]
+        h, c, cache = caches[t]
+        dh_total = np.where(valid, dh + dout[:, t], 0.0)
+        dc_total = np.where(valid, dc, 0.0) if dc is not None else None
+        dx, dh_prev, dc_prev, dgi, dgh = _cell_backward(
+            layer["kind"], layer["activation"], cache, X[:, t], h, c, dh_total, dc_total,
+            W_ih, W_hh)
+        grads["weight_ih" + suffix] += dgi.T @ X[:, t]
+        grads["weight_hh" + suffix] += dgh.T @ h
+        grads["bias_ih" + suffix] += dgi.sum(axis=0)
+        grads["bias_hh" + suffix] += dgh.sum(axis=0)
+        dX[:, t] = dx
+        # invalid steps pass the state (and its gradient) through unchanged
+        dh = np.where(valid, dh_prev, dh)
+        if dc is not None:
+            dc = np.where(valid, dc_prev, dc)
+        # truncation: the state entering this step is a constant when it crosses a chunk
+        # boundary (forward: t = jk; reverse: t + 1 = jk)
+        if bptt_steps is not None and ((t + 1) if suffix else t) % bptt_steps == 0:
+            dh = np.zeros_like(dh)
+            if dc is not None:
+                dc = np.zeros_like(dc)
+    return dX
+
+
+def _check_lengths(lengths, n, T):
+    if lengths is None:
+        return np.full(n, T)
+    lengths = np.asarray(lengths)
+    assert lengths.shape == (n,) and lengths.min() >= 1 and lengths.max() <= T
+    return lengths
+
+
+def recurrent_forward(net, X, lengths=None, many_to_one="state"):
+    """(outputs, tape): outputs (n, n_out) or (n, T, n_out), tape the values the backward
+    pass needs.  Outputs at invalid steps are whatever the dense layers make of a zero
+    input: compare valid steps only."""
+    X = np.asarray(X, dtype=float)
+    n, T, _ = X.shape
+    lengths = _check_lengths(lengths, n, T)
+    rows = np.arange(n)
+    # steps past a length are never read (they may hold anything, NaN included)
+    a = np.where((np.arange(T)[None, :] < lengths[:, None])[:, :, None], X, 0.0)
+    tape = []
+    for layer in net:
+        if layer["kind"] == "dense":
+            W, b = layer["params"]["weight"], layer["params"]["bias"]
+            z = a @ W.T + b
+            tape.append((a, z))
+            a = act(layer["activation"], z.reshape(-1, z.shape[-1])).reshape(z.shape)
+            continue
+        if a.ndim != 3:
+            raise ValueError("a recurrent layer needs sequences: its input returned none")
+        outs, caches = [], []
+        for suffix in ("", "_reverse") if layer["bidirectional"] else ("",):
+            o, cache = _direction_forward(layer, suffix, a, lengths)
+            outs.append(o)
+            caches.append(cache)
+        seq = np.concatenate(outs, axis=2)
+        tape.append((a, caches))
+        if layer["return_sequences"]:
+            a = seq
+        else:
+            last = lengths - 1
+            parts = [outs[0][rows, last]]
+            if layer["bidirectional"]:
+                parts.append(outs[1][rows, 0] if many_to_one == "state"
+                             else outs[1][rows, last])
+            a = np.concatenate(parts, axis=1)
+    return a, (tape, lengths)
+
+
+def recurrent_predict(net, X, lengths=None, many_to_one="state"):
+    return recurrent_forward(net, X, lengths, many_to_one)[0]
+
+
+def recurrent_loss_and_grads(net, loss, X, Y, lengths=None, sample_weight=None,
+                             bptt_steps=None, many_to_one="state"):
+    """(mean loss, grads): grads a list parallel to ``net`` of dicts of torch-named arrays.
+
+    Y: (n, n_out) for a many-to-one network, (n, T, n_out) for a sequence output (one-hot /
+    0-1 / real targets as ``loss`` needs; labels must be one-hot encoded by the caller)."""
+    X = np.asarray(X, dtype=float)
+    n, T, _ = X.shape
+    out, (tape, lengths) = recurrent_forward(net, X, lengths, many_to_one)
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    z_out = tape[-1][1]
+    n_out = z_out.shape[-1]
+    seq = out.ndim == 3
+    if seq:
+        valid = np.arange(T)[None, :] < lengths[:, None]
+        row_w = (w[:, None] * valid).reshape(-1)
+        Yr = np.where(valid[:, :, None], np.asarray(Y, dtype=float), 0.0).reshape(-1, n_out)
+    else:
+        row_w = w
+        Yr = np.asarray(Y, dtype=float)
+    Zr = z_out.reshape(-1, n_out)
+    Pr = out.reshape(-1, n_out)
+    norm = row_w.sum()
+    per_row = per_sample_loss(loss, Pr, Yr, Zr)
+    value = (row_w * per_row).sum() / norm
+    dz = output_delta(net[-1]["activation"], loss, Pr, Yr, Zr) * (row_w / norm)[:, None]
+    dz = dz.reshape(z_out.shape)
+    grads = [None] * len(net)
+    da = None
+    for li in range(len(net) - 1, -1, -1):
+        layer = net[li]
+        if layer["kind"] == "dense":
+            a_in, z = tape[li]
+            if da is not None:  # a hidden dense layer: through its activation
+                dz = da * act_derivative(layer["activation"],
+                                         z.reshape(-1, z.shape[-1])).reshape(z.shape)
+            a2 = a_in.reshape(-1, a_in.shape[-1])
+            d2 = dz.reshape(-1, dz.shape[-1])
+            grads[li] = {"weight": d2.T @ a2, "bias": d2.sum(axis=0)}
+            da = dz @ layer["params"]["weight"]
+            continue
+        a_in, caches = tape[li]
+        H = layer["params"]["weight_hh"].shape[1]
+        suffixes = ("", "_reverse") if layer["bidirectional"] else ("",)
+        if layer["return_sequences"]:
+            dseq = da
+        else:  # scatter the final-state gradient to the steps it came from
+            dseq = np.zeros((n, T, H * len(suffixes)))
+            rows = np.arange(n)
+            dseq[rows, lengths - 1, :H] = da[:, :H]
+            if layer["bidirectional"]:
+                if many_to_one == "state":
+                    dseq[rows, 0, H:] += da[:, H:]
+                else:
+                    dseq[rows, lengths - 1, H:] += da[:, H:]
+        g = {k: np.zeros_like(v) for k, v in layer["params"].items()}
+        da = np.zeros_like(a_in)
+        for d, suffix in enumerate(suffixes):
+            da += _direction_backward(layer, suffix, a_in, lengths, caches[d],
+                                      dseq[:, :, d * H:(d + 1) * H], bptt_steps, g)
+        grads[li] = g
+    return value, grads
+
+
+def recurrent_mean_loss(net, loss, X, Y, lengths=None, sample_weight=None,
+                        many_to_one="state"):
+    """The loss alone (for finite differences): the forward pass and the same averaging."""
+    return recurrent_loss_and_grads(net, loss, X, Y, lengths, sample_weight, None,
+                                    many_to_one)[0]
+
+
+def recurrent_numeric_gradient(net, loss, X, Y, lengths=None, h=1e-6, **kw):
+    """Central finite differences of the mean loss for every tensor (same structure as the
+    grads of ``recurrent_loss_and_grads``)."""
+    out = []
+    for layer in net:
+        g = {}
+        for name, arr in layer["params"].items():
+            flat = arr.reshape(-1)
+
+            def f(v, flat=flat):
+                saved = flat.copy()
+                flat[:] = v
+                val = recurrent_loss_and_grads(net, loss, X, Y, lengths, **kw)[0]
+                flat[:] = saved
+                return val
+
+            g[name] = numeric_gradient(f, flat.copy(), h).reshape(arr.shape)
+        out.append(g)
+    return out
+
+
+def flat_grads(grads):
+    """All tensors of a grads list, concatenated in a fixed order (for one rel_error)."""
+    return np.concatenate([g[k].ravel() for g in grads for k in sorted(g)])

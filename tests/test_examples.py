@@ -11,9 +11,9 @@ from conftest import FANN_DIR, fann_path
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
-def run_example(name, *args):
+def run_example(name, *args, timeout=120):
     out = subprocess.run([sys.executable, str(EXAMPLES / name), *map(str, args)],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=timeout)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -46,3 +46,14 @@ def test_njit_kernels_evolution_strategy():
     start, end = map(float, re.search(r"loss ([0-9.]+) -> ([0-9.]+)", out).groups())
     assert end < 0.2 < start
     assert number_after(out, ", accuracy") > 0.9
+
+
+def test_sunspots_lstm_beats_persistence():
+    pytest.importorskip("statsmodels", reason="statsmodels is not installed (its sunspots "
+                                              "data set; pip install '.[examples]')")
+    # this file runs before the recurrent tests: with a cold kernel cache the example
+    # compiles the recurrent kernels itself (minutes on a busy 2-core machine)
+    out = run_example("sunspots_lstm.py", timeout=900)
+    lstm = number_after(out, "LSTM test MSE")
+    persistence = number_after(out, "persistence test MSE")
+    assert lstm < persistence
