@@ -18,7 +18,7 @@ from ._version import __version__
 
 __all__ = ["Network", "Dense", "fit", "History", "load", "read_fann_data", "write_fann_data", "DivergenceError", "ModelFileError",
            *_optimizer_names, "Schedule", "StepDecay", "ExponentialDecay", "InvScaling",
-           "ReduceOnPlateau", "__version__"]
+           "ReduceOnPlateau", "warmup", "__version__"]
 
 
 def __getattr__(name):
@@ -26,4 +26,7 @@ def __getattr__(name):
     if name in ("MLPClassifier", "MLPRegressor"):
         from . import sklearn as _sk
         return getattr(_sk, name)
+    if name == "warmup":  # ahead-of-time compilation (fastbp/_warmup.py), loaded when asked
+        from ._warmup import warmup
+        return warmup
     raise AttributeError(f"module 'fastbp' has no attribute {name!r}")
