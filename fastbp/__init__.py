@@ -18,7 +18,7 @@ from ._version import __version__
 
 __all__ = ["Network", "Dense", "fit", "History", "load", "read_fann_data", "write_fann_data", "DivergenceError", "ModelFileError",
            *_optimizer_names, "Schedule", "StepDecay", "ExponentialDecay", "InvScaling",
-           "ReduceOnPlateau", "warmup", "__version__"]
+           "ReduceOnPlateau", "warmup", "fit_many", "__version__"]
 
 
 def __getattr__(name):
@@ -26,6 +26,9 @@ def __getattr__(name):
     if name in ("MLPClassifier", "MLPRegressor"):
         from . import sklearn as _sk
         return getattr(_sk, name)
+    if name == "fit_many":  # many networks over the cores (fastbp/many.py)
+        from .many import fit_many
+        return fit_many
     if name == "warmup":  # ahead-of-time compilation (fastbp/_warmup.py), loaded when asked
         from ._warmup import warmup
         return warmup
