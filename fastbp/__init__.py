@@ -26,6 +26,9 @@ def __getattr__(name):
     if name in ("MLPClassifier", "MLPRegressor"):
         from . import sklearn as _sk
         return getattr(_sk, name)
+    if name in ("BaggingClassifier", "BaggingRegressor", "param_grid", "fit_estimators"):
+        from . import ensemble as _ensemble  # scikit-learn, loaded when asked for
+        return getattr(_ensemble, name)
     if name == "fit_many":  # many networks over the cores (fastbp/many.py)
         from .many import fit_many
         return fit_many

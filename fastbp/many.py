@@ -118,35 +118,53 @@ def fit_many(nets, X, y, *, n_jobs=None, **options):
                     converted[key] = X  # fit raises the clear error
             jobs[i] = (i, net, converted[key], yi, opts)
 
-    results = [None] * k
-    errors = [None] * k
     stop = threading.Event()
 
     def stopper(net, logs):
         return stop.is_set()
 
-    def run(job):
+    def task(job):
         i, net, Xi, yi, opts = job
-        if stop.is_set():
-            return
         opts = dict(opts)
         opts["callbacks"] = tuple(opts.get("callbacks", ())) + (stopper,)
+        return lambda: net.fit(Xi, yi, **opts)
+
+    results = run_concurrently([task(j) for j in jobs],
+                               [_uses_all_blas_threads(j[1], j[4]) for j in jobs], n_jobs,
+                               stop)
+    return results
+
+
+def run_concurrently(tasks, serial, n_jobs, stop=None):
+    """Call every task (a callable without arguments) and return their results in order:
+    those with ``serial[i]`` true one after another first, the others over ``n_jobs`` worker
+    threads.  When a task raises, ``stop`` is set (so that tasks watching it end early), no
+    new task starts, and the first error in task order is raised once all threads are done;
+    ``KeyboardInterrupt`` in the caller sets ``stop`` and waits for the threads the same way."""
+    stop = stop or threading.Event()
+    k = len(tasks)
+    results = [None] * k
+    errors = [None] * k
+
+    def run(i):
+        if stop.is_set():
+            return
         try:
-            results[i] = net.fit(Xi, yi, **opts)
+            results[i] = tasks[i]()
         except BaseException as e:  # noqa: B902 - re-raised in the caller's thread
             errors[i] = e
             stop.set()
 
     threads = []
-    serial = [j for j in jobs if _uses_all_blas_threads(j[1], j[4])]
-    pooled = [j for j in jobs if not _uses_all_blas_threads(j[1], j[4])]
+    pooled = [i for i in range(k) if not serial[i]]
     try:
-        for job in serial:
-            run(job)
+        for i in range(k):
+            if serial[i]:
+                run(i)
         workers = min(n_jobs, len(pooled))
         if workers <= 1:
-            for job in pooled:
-                run(job)
+            for i in pooled:
+                run(i)
         else:
             queue = list(reversed(pooled))
             lock = threading.Lock()
@@ -156,10 +174,10 @@ def fit_many(nets, X, y, *, n_jobs=None, **options):
                     with lock:
                         if not queue:
                             return
-                        job = queue.pop()
-                    run(job)
+                        i = queue.pop()
+                    run(i)
 
-            threads = [threading.Thread(target=worker, name=f"fastbp-fit_many-{w}",
+            threads = [threading.Thread(target=worker, name=f"fastbp-worker-{w}",
                                         daemon=True) for w in range(workers)]
             for t in threads:
                 t.start()
