@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from .._config import JIT, JIT_INLINE, PREDICT_CHUNK
-from .activations import activate
+from .activations import U, activate
 from .borrow import borrow
 from .codes import A_OFF, ACT, DENSE, EVAL, KIND, N_OUT, T_OFF
 from .losses import output_delta
@@ -52,10 +52,18 @@ def gather_rows(Xf, Yf, sw, order, start, rows, n_in, n_out, xb, yb, wbuf):
     when ``sw`` is not empty) into the batch buffers; returns the batch's total weight."""
     weighted = sw.shape[0] > 0
     total = 0.0
+    # plain loops, not slice assignments: those compile a shape check with an error message
+    # (formatting and raising code), which was most of this kernel's compile time
     for k in range(rows):
         i = order[start + k]
-        xb[k * n_in:(k + 1) * n_in] = Xf[i * n_in:(i + 1) * n_in]
-        yb[k * n_out:(k + 1) * n_out] = Yf[i * n_out:(i + 1) * n_out]
+        src = U(i * n_in)
+        dst = U(k * n_in)
+        for j in range(n_in):
+            xb[dst + U(j)] = Xf[src + U(j)]
+        src = U(i * n_out)
+        dst = U(k * n_out)
+        for j in range(n_out):
+            yb[dst + U(j)] = Yf[src + U(j)]
         if weighted:
             wbuf[k] = sw[i]
             total += sw[i]
