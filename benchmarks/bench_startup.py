@@ -42,6 +42,27 @@ COLD_W1_EPOCH = textwrap.dedent("""
 """)
 
 
+#: a fresh joblib process pool (2 workers, joblib's default loky backend) whose workers each
+#: import fastbp and fit a small estimator: what every GridSearchCV(n_jobs=2) pays first
+JOBLIB_WORKERS_FIRST_FIT = textwrap.dedent("""
+    from joblib import Parallel, delayed
+
+    def first_fit(seed):
+        import numpy as np
+        from fastbp import MLPClassifier
+        from fastbp.datasets import load_digits
+        X, y = load_digits()
+        return MLPClassifier(hidden_layer_sizes=(32,), max_iter=1, random_state=seed).fit(
+            X[:200], y[:200]).n_iter_
+
+    Parallel(n_jobs=2)(delayed(first_fit)(s) for s in range(2))
+""")
+
+#: the same with scikit-learn's own MLP: fastbp's workers must not start slower than these
+JOBLIB_WORKERS_FIRST_FIT_SKLEARN = JOBLIB_WORKERS_FIRST_FIT.replace(
+    "from fastbp import MLPClassifier", "from sklearn.neural_network import MLPClassifier")
+
+
 def _run_in_fresh_process(code):
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -61,6 +82,28 @@ class Startup:
 
     def timeraw_import_and_one_W1_epoch_warm_cache(self):
         return ONE_W1_EPOCH
+
+
+class JoblibWorkers:
+    """Two fresh joblib worker processes, each importing the library and fitting one small
+    MLP (one epoch on 200 digits); warm fastbp kernel cache."""
+
+    repeat = (3, 5, 20.0)
+    timeout = 120
+
+    def setup(self):
+        try:
+            import joblib  # noqa: F401
+            import sklearn  # noqa: F401
+        except ImportError:
+            raise NotImplementedError("joblib/scikit-learn not installed")
+        _run_in_fresh_process(JOBLIB_WORKERS_FIRST_FIT)  # fills the kernel cache, untimed
+
+    def timeraw_fresh_workers_first_fit_fastbp(self):
+        return JOBLIB_WORKERS_FIRST_FIT
+
+    def timeraw_fresh_workers_first_fit_sklearn(self):
+        return JOBLIB_WORKERS_FIRST_FIT_SKLEARN
 
 
 class FirstCompile:

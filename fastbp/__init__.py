@@ -19,7 +19,7 @@ from ._version import __version__
 
 __all__ = ["Network", "Dense", "fit", "History", "load", "read_fann_data", "write_fann_data", "load_safetensors", "read_fann_net", "DivergenceError", "ModelFileError",
            *_optimizer_names, "Schedule", "StepDecay", "ExponentialDecay", "InvScaling",
-           "ReduceOnPlateau", "__version__"]
+           "ReduceOnPlateau", "warmup", "fit_many", "__version__"]
 
 
 def __getattr__(name):
@@ -27,4 +27,13 @@ def __getattr__(name):
     if name in ("MLPClassifier", "MLPRegressor"):
         from . import sklearn as _sk
         return getattr(_sk, name)
+    if name in ("BaggingClassifier", "BaggingRegressor", "param_grid", "fit_estimators"):
+        from . import ensemble as _ensemble  # scikit-learn, loaded when asked for
+        return getattr(_ensemble, name)
+    if name == "fit_many":  # many networks over the cores (fastbp/many.py)
+        from .many import fit_many
+        return fit_many
+    if name == "warmup":  # ahead-of-time compilation (fastbp/_warmup.py), loaded when asked
+        from ._warmup import warmup
+        return warmup
     raise AttributeError(f"module 'fastbp' has no attribute {name!r}")

@@ -385,6 +385,11 @@ def _demo(args):
     return 0
 
 
+def _warmup(args):
+    from . import _warmup
+    return _warmup.main(args)
+
+
 def _bench(args):
     from . import bench
     return bench.main(args)
@@ -423,6 +428,21 @@ def _layer_sizes(text):
                                              f"{size}")
         sizes.append(size)
     return sizes
+
+
+def _names(choices, what):
+    """An argparse type: a comma-separated list of names from ``choices``."""
+    def parse(text):
+        names = [t.strip() for t in text.split(",") if t.strip()]
+        for n in names:
+            if n not in choices:
+                raise argparse.ArgumentTypeError(f"unknown {what} {n!r}; choose from "
+                                                 f"{', '.join(choices)}")
+        if not names:
+            raise argparse.ArgumentTypeError(f"no {what} given")
+        return names
+    parse.__name__ = f"{what} list"
+    return parse
 
 
 POSITIVE_INT = _option(int, "an integer", check_positive_int, minimum=1)
@@ -504,6 +524,20 @@ def build_parser():
     from . import bench
     bench.add_arguments(p)
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("warmup", help="compile the kernels ahead of time into the on-disk cache",
+                       description="Compile (or load) every kernel that training and "
+                                   "prediction use, for the dtypes and optimizers given, and "
+                                   "cache the machine code on disk, e.g. in a Docker build or "
+                                   "CI cache step. Exit status 1 when Numba has no writable "
+                                   "cache directory (set NUMBA_CACHE_DIR).")
+    p.add_argument("--dtypes", type=_names(["float32", "float64"], "dtype"),
+                   default=["float32", "float64"],
+                   help="comma-separated, default: float32,float64")
+    p.add_argument("--optimizers", type=_names(OPTIMIZERS.names(), "optimizer"), default=None,
+                   help=f"comma-separated, default: all ({','.join(OPTIMIZERS.names())})")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_warmup)
     return parser
 
 

@@ -113,7 +113,7 @@ def test_bad_csv_and_mismatched_features(tmp_path):
     assert len(out.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("command", ["train", "predict", "demo", "bench"])
+@pytest.mark.parametrize("command", ["train", "predict", "demo", "bench", "warmup"])
 def test_every_command_has_help(command):
     out = run(command, "--help")
     assert out.returncode == 0 and "usage: fastbp " + command in out.stdout

@@ -20,9 +20,13 @@ Python and at typing time in nopython code), the same without type checks for in
 Their machine code is cached on disk when Numba has a writable place for it; the cache is
 cleared when any source here changes (see :mod:`fastbp._cache`).
 """
-from . import codes
+from .._scipy_blas import load_cython_blas
+
+load_cython_blas()  # before Numba loads its linear algebra (see fastbp._scipy_blas)
+
+from . import codes  # noqa: E402
 from .api import (NetworkArrays, gradient, mean_loss, network_arrays, predict_proba,
-                  unchecked_gradient, unchecked_mean_loss, unchecked_predict_proba)
+                  unchecked_gradient, unchecked_mean_loss, unchecked_predict_proba)  # noqa: E402
 
 __all__ = ["codes", "NetworkArrays", "network_arrays", "predict_proba", "mean_loss",
            "gradient", "unchecked_predict_proba", "unchecked_mean_loss", "unchecked_gradient"]

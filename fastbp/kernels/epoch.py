@@ -15,12 +15,20 @@ Data arrays are 2-D (samples, features), C-contiguous; inside, rows are addresse
 into flat views, so online training reads a sample where it lies.  Nothing allocates inside
 the loops; the buffers come from the caller (see :class:`fastbp.network.Workspace`).
 ``rng`` is uint64[2]: the shuffling generator's state, then the dropout key.
+
+Prediction and evaluation call ``forward`` with exactly the argument types training does
+(``mode`` and ``t`` as ``np.int64``, ``activate_output`` the literal False, ``pos0`` the
+literal 0; the output activation applied after it), so all three share one compiled forward
+pass.  Numba compiles a separate specialization of a callee for every literal argument value
+(``Literal[int](0)``), so prediction used to compile a second forward pass, seconds on a cold
+cache.  Training's own call is left exactly as it was: changing its argument types changed
+how LLVM compiled the batch-norm reductions, and with them the bits.
 """
 import numpy as np
 from numba import njit
 
 from .._config import JIT, JIT_INLINE, PREDICT_CHUNK
-from .activations import activate
+from .activations import U, activate
 from .borrow import borrow
 from .codes import A_OFF, ACT, DENSE, EVAL, KIND, N_OUT, T_OFF
 from .losses import loss_param, output_delta
@@ -52,10 +60,18 @@ def gather_rows(Xf, Yf, sw, order, start, rows, n_in, n_out, xb, yb, wbuf):
     when ``sw`` is not empty) into the batch buffers; returns the batch's total weight."""
     weighted = sw.shape[0] > 0
     total = 0.0
+    # plain loops, not slice assignments: those compile a shape check with an error message
+    # (formatting and raising code), which was most of this kernel's compile time
     for k in range(rows):
         i = order[start + k]
-        xb[k * n_in:(k + 1) * n_in] = Xf[i * n_in:(i + 1) * n_in]
-        yb[k * n_out:(k + 1) * n_out] = Yf[i * n_out:(i + 1) * n_out]
+        src = U(i * n_in)
+        dst = U(k * n_in)
+        for j in range(n_in):
+            xb[dst + U(j)] = Xf[src + U(j)]
+        src = U(i * n_out)
+        dst = U(k * n_out)
+        for j in range(n_out):
+            yb[dst + U(j)] = Yf[src + U(j)]
         if weighted:
             wbuf[k] = sw[i]
             total += sw[i]
@@ -254,9 +270,10 @@ def _predict(X, params, bufs, spec, out):
     of = out.reshape(out.size)
     for start in range(0, n, chunk):
         rows = min(chunk, n - start)
-        forward(Xf, start * n_in, params, bufs, spec, acts, no_pre, stats, rows, EVAL, True,
-                no_dropout, acts, np.uint64(0), 0, 0)
+        forward(Xf, start * n_in, params, bufs, spec, acts, no_pre, stats, rows, np.int64(EVAL),
+                False, no_dropout, acts, np.uint64(0), np.int64(0), 0)
         zo = rows * spec[last, A_OFF]
+        activate(acts, zo, rows * n_out, n_out, spec[last, ACT])
         of[start * n_out:(start + rows) * n_out] = acts[zo:zo + rows * n_out]
     return True
 
@@ -280,8 +297,8 @@ def evaluate(X, Y, sw, params, bufs, spec, loss, out, acts, stats):
     total = 0.0
     for start in range(0, n, chunk):
         rows = min(chunk, n - start)
-        forward(Xf, start * n_in, params, bufs, spec, acts, no_pre, stats, rows, EVAL, False,
-                no_dropout, acts, np.uint64(0), 0, 0)
+        forward(Xf, start * n_in, params, bufs, spec, acts, no_pre, stats, rows, np.int64(EVAL),
+                False, no_dropout, acts, np.uint64(0), np.int64(0), 0)
         zo = rows * spec[last, A_OFF]
         total += output_delta(acts, zo, Yf, start * n_out, sw, start, rows, n_out, 1.0,
                               spec[last, ACT], loss, False, loss_param(spec))

@@ -1,0 +1,92 @@
+"""Start-up loads only what a call needs, and what it skips still works when asked for.
+
+Each check runs in a fresh interpreter (what is imported depends on the whole process).
+"""
+import json
+import subprocess
+import sys
+import textwrap
+
+FIT_THEN_REPORT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import fastbp
+    rng = np.random.default_rng(0)
+    X = rng.random((40, 8)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    net = fastbp.Network([8, 4, 3], dtype=np.float32, seed=0)
+    net.fit(X, y, epochs=1, batch_size=1, seed=0)
+    net.predict(X[:2])
+    loaded = {m: m in sys.modules for m in ("scipy.linalg", "scipy.linalg.cython_blas",
+                                           "sklearn", "scipy.optimize", "tqdm")}
+    # what was skipped still imports normally afterwards, with the attribute a plain
+    # import of the submodule would have set
+    import scipy.linalg
+    import scipy.linalg.cython_blas as cb
+    from scipy.linalg import cython_blas as cb2
+    x = scipy.linalg.solve(np.array([[2.0, 0.0], [0.0, 4.0]]), np.array([1.0, 1.0]))
+    print(json.dumps({"loaded": loaded,
+                      "attribute": scipy.linalg.cython_blas is sys.modules[
+                          "scipy.linalg.cython_blas"],
+                      "same": cb is cb2, "loader": type(scipy.linalg.__loader__).__name__,
+                      "solve": x.tolist()}))
+""")
+
+
+def run(code):
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_small_fit_loads_neither_scipy_linalg_nor_sklearn():
+    r = run(FIT_THEN_REPORT)
+    assert r["loaded"] == {"scipy.linalg": False, "scipy.linalg.cython_blas": True,
+                           "sklearn": False, "scipy.optimize": False, "tqdm": False}
+    assert r["attribute"] and r["same"]
+    assert r["loader"] == "SourceFileLoader"  # the package's own loader, not the hook's
+    assert r["solve"] == [0.5, 0.25]
+
+
+def test_scipy_linalg_imported_first_is_left_alone():
+    r = run("import scipy.linalg\n" + FIT_THEN_REPORT.replace(
+        '"scipy.linalg": False', '"scipy.linalg": True'))
+    assert r["loaded"]["scipy.linalg"] and r["attribute"] and r["same"]
+    assert r["solve"] == [0.5, 0.25]
+
+
+def test_a_bigger_fit_calls_blas_through_the_preloaded_module():
+    """Batch products above BLAS_MIN_MACS go through SciPy's BLAS: the preloaded module must
+    serve Numba's gemm (a wrong binding would crash or give wrong numbers)."""
+    code = textwrap.dedent("""
+        import json, sys
+        import numpy as np
+        import fastbp
+        rng = np.random.default_rng(1)
+        X = rng.standard_normal((256, 64))
+        y = rng.integers(0, 10, 256)
+        net = fastbp.Network([64, 128, 10], dtype=np.float64, seed=0)
+        loss, grad = net.gradient(X, y)
+        print(json.dumps({"linalg": "scipy.linalg" in sys.modules,
+                          "params": net.params.tolist(), "grad": grad.tolist(),
+                          "loss": loss}))
+    """)
+    r = run(code)
+    assert not r["linalg"]
+    # the same gradient from a NumPy reference (tests/naive.py)
+    import numpy as np
+
+    import fastbp
+    from naive import flatten, loss_and_grads
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((256, 64))
+    y = rng.integers(0, 10, 256)
+    net = fastbp.Network([64, 128, 10], dtype=np.float64, seed=0)
+    assert np.array_equal(net.params, np.array(r["params"]))
+    Ws = [np.array(W) for W in net.weights]
+    bs = [np.array(b) for b in net.biases]
+    loss, dWs, dbs = loss_and_grads(Ws, bs, ["relu", "softmax"], "cross_entropy", X,
+                                    np.eye(10)[y])
+    grad = flatten(dWs, dbs)
+    np.testing.assert_allclose(r["loss"], loss, rtol=1e-10)
+    np.testing.assert_allclose(np.array(r["grad"]), grad, rtol=1e-8, atol=1e-12)
