@@ -181,7 +181,7 @@ def _validation_stats(net, Xv, Yv, swv):
     loss, P = net._evaluate(Xv, Yv, swv)
     if net.layout.recurrent:  # score per valid step
         P, Yv, swv = net._valid_steps(Xv, P, Yv, swv)
-    W = float(swv.sum()) if swv.size else float(Xv.shape[0])
+    W = float(swv.sum()) if swv.size else float(P.shape[0])  # samples, or valid steps
     return W, loss, _score_stats(net, P, Yv, swv)
 
 

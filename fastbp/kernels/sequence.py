@@ -34,7 +34,7 @@ from .layers import dense, norm
 from .layers.recurrent import (backward_direction, direction_size, forward_direction,
                                n_gates, zero_fill)
 from .losses import output_delta
-from .model import add_l2, apply_dropout
+from .model import add_l2
 from .optimizers import apply_update, clip_by_global_norm
 from .rng import keyed, uniform_at
 from .rng import shuffle as shuffle_order
@@ -166,20 +166,23 @@ def gather_inputs(X, start, B, T, spec, s):
 
 
 @njit(**JIT)
-def drop(s, ao, mo, rows, n, rate, key, t, l, pos0):
-    """Inverted dropout of a recurrent layer's output (between layers, never on the
-    recurrent connection) at ``s[ao:]``, its factors to ``s[mo:]``; masks keyed as
-    :func:`.model.apply_dropout`'s (by update, layer row and row position)."""
+def drop(a, ao, m, mo, B, T, n, rate, key, t, l, pos0):
+    """Inverted dropout of (T*B, n) time-major rows at ``a[ao:]`` (a recurrent layer's
+    output, or a tail row's: between layers, never on the recurrent connection), the factors
+    to ``m[mo:]``.  Sample b's factors are drawn from the stream keyed by (key, update t,
+    layer row l, position pos0 + b in the global batch), step by step: the same masks
+    whatever the batch's split into chunks or MPI ranks."""
     keep = 1.0 - rate
-    scale = s.dtype.type(1.0 / keep)
-    zero = s.dtype.type(0)
-    for r in range(rows):
-        st = keyed(key, t * 1024 + l, pos0 + r)
-        o = U(r * n)
-        for k in range(n):
-            f = scale if uniform_at(st, k) < keep else zero
-            s[U(mo) + o + U(k)] = f
-            s[U(ao) + o + U(k)] *= f
+    scale = a.dtype.type(1.0 / keep)
+    zero = a.dtype.type(0)
+    for b in range(B):
+        st = keyed(key, t * 1024 + l, pos0 + b)
+        for q in range(T):
+            o = U((q * B + b) * n)
+            for k in range(n):
+                f = scale if uniform_at(st, q * n + k) < keep else zero
+                m[U(mo) + o + U(k)] = f
+                a[U(ao) + o + U(k)] *= f
 
 
 # --- forward and backward --------------------------------------------------------------------
@@ -223,9 +226,10 @@ def forward(params, bufs, spec, s, B, T, acts, pre, stats, mode, activate_output
                     for j in range(H):
                         s[dst + U(j)] = s[src + U(j)]
             if use_dropout and dropout[l] > 0.0:
-                drop(s, last, base + 2 * TB * DH, B, DH, dropout[l], key, t_upd, l, pos0)
+                drop(s, last, s, base + 2 * TB * DH, B, 1, DH, dropout[l], key, t_upd, l,
+                     pos0)
         elif use_dropout and dropout[l] > 0.0:
-            drop(s, base, base + 2 * TB * DH, TB, DH, dropout[l], key, t_upd, l, pos0)
+            drop(s, base, s, base + 2 * TB * DH, B, T, DH, dropout[l], key, t_upd, l, pos0)
         xo = base
     # the tail
     R = tail_rows(spec, B, T)
@@ -247,7 +251,7 @@ def forward(params, bufs, spec, s, B, T, acts, pre, stats, mode, activate_output
                 keep_pre(acts, pre, zo, R * n)
             activate(acts, zo, R * n, n, spec[l, ACT])
             if use_dropout and dropout[l] > 0.0:
-                apply_dropout(acts, zo, masks, R, n, dropout[l], key, t_upd, l, pos0)
+                drop(acts, zo, masks, zo, B, R // B, n, dropout[l], key, t_upd, l, pos0)
         elif activate_output:
             activate(acts, zo, R * n, n, spec[l, ACT])
 
