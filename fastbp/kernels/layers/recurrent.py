@@ -150,7 +150,7 @@ def direction_size(kind, H, B, T):
     product (B*G*H) and the carried dh and dc (B*H each)."""
     G = n_gates(kind)
     TB = T * B
-    size = TB * H + TB * G * H + B * G * H + 2 * B * H
+    size = TB * H + TB * G * H + B * G * H + 3 * B * H
     if kind == LSTM:
         size += TB * H
     if kind == GRU:
@@ -160,8 +160,8 @@ def direction_size(kind, H, B, T):
 
 @njit(**JIT)
 def direction_offsets(kind, H, B, T, base):
-    """(h, c, gates, dgh, ghn, step, dh, dc) offsets of a direction's scratch at ``base``
-    (c, dgh, ghn alias other blocks for the kinds that have none)."""
+    """(h, c, gates, dgh, ghn, step, dh, dc, work) offsets of a direction's scratch at
+    ``base`` (c, dgh, ghn alias other blocks for the kinds that have none)."""
     G = n_gates(kind)
     TB = T * B
     ho = base
@@ -169,7 +169,8 @@ def direction_offsets(kind, H, B, T, base):
     po = go + TB * G * H
     dho = po + B * G * H
     dco = dho + B * H
-    end = dco + B * H
+    wo = dco + B * H
+    end = wo + B * H
     co = ho
     dgo = go
     no = ho
@@ -178,7 +179,7 @@ def direction_offsets(kind, H, B, T, base):
     if kind == GRU:
         dgo = end
         no = dgo + TB * G * H
-    return ho, co, go, dgo, no, po, dho, dco
+    return ho, co, go, dgo, no, po, dho, dco, wo
 
 
 # --- forward ---------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, 
     G = n_gates(kind)
     GH = G * H
     TB = T * B
-    ho, co, go, dgo, no, po, dho, dco = direction_offsets(kind, H, B, T, base)
+    ho, co, go, dgo, no, po, dho, dco, wo = direction_offsets(kind, H, B, T, base)
     whh = w0 + GH * n_in
     bih = whh + GH * H
     bhh = bih + GH
@@ -228,42 +229,40 @@ def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, 
                     for j in range(H):
                         s[c + U(j)] = zero
                 continue
+            # few pointers per loop, so that LLVM vectorizes each (the transcendentals
+            # dominate the element-wise work)
             if kind == GRU:
                 hp = U(hprev + b * H)
                 n = U(no + (t * B + b) * H)
                 bn = U(bhh + 2 * H)
-                hh = U(H)
-                h2 = U(2 * H)
-                for j in range(H):
-                    k = U(j)
-                    rg = logistic(s[g + k] + s[p + k])
-                    zg = logistic(s[g + hh + k] + s[p + hh + k])
-                    hn = s[p + h2 + k] + params[bn + k]
-                    ng = tanh(s[g + h2 + k] + rg * hn)
-                    s[h + k] = (one - zg) * ng + zg * s[hp + k]
-                    s[g + k] = rg
-                    s[g + hh + k] = zg
-                    s[g + h2 + k] = ng
-                    s[n + k] = hn
+                z = g + U(H)
+                c = g + U(2 * H)
+                for j in range(2 * H):  # r, z
+                    s[g + U(j)] = logistic(s[g + U(j)] + s[p + U(j)])
+                for j in range(H):  # W_hn h + b_hn
+                    s[n + U(j)] = s[p + U(2 * H + j)] + params[bn + U(j)]
+                for j in range(H):  # n
+                    s[c + U(j)] = tanh(s[c + U(j)] + s[g + U(j)] * s[n + U(j)])
+                for j in range(H):  # h' = n + z (h - n)
+                    s[h + U(j)] = s[c + U(j)] + s[z + U(j)] * (s[hp + U(j)] - s[c + U(j)])
             elif kind == LSTM:
                 cp = U(cprev + b * H)
                 c = U(co + (t * B + b) * H)
-                hh = U(H)
-                h2 = U(2 * H)
-                h3 = U(3 * H)
+                for j in range(4 * H):
+                    s[g + U(j)] += s[p + U(j)]
+                for j in range(2 * H):  # i, f
+                    s[g + U(j)] = logistic(s[g + U(j)])
+                for j in range(2 * H, 3 * H):  # g
+                    s[g + U(j)] = tanh(s[g + U(j)])
+                for j in range(3 * H, 4 * H):  # o
+                    s[g + U(j)] = logistic(s[g + U(j)])
+                f = g + U(H)
+                gg = g + U(2 * H)
+                o = g + U(3 * H)
                 for j in range(H):
-                    k = U(j)
-                    ig = logistic(s[g + k] + s[p + k])
-                    fg = logistic(s[g + hh + k] + s[p + hh + k])
-                    gg = tanh(s[g + h2 + k] + s[p + h2 + k])
-                    og = logistic(s[g + h3 + k] + s[p + h3 + k])
-                    cv = fg * s[cp + k] + ig * gg
-                    s[c + k] = cv
-                    s[h + k] = og * tanh(cv)
-                    s[g + k] = ig
-                    s[g + hh + k] = fg
-                    s[g + h2 + k] = gg
-                    s[g + h3 + k] = og
+                    s[c + U(j)] = s[f + U(j)] * s[cp + U(j)] + s[g + U(j)] * s[gg + U(j)]
+                for j in range(H):
+                    s[h + U(j)] = s[o + U(j)] * tanh(s[c + U(j)])
             elif act == TANH:
                 for j in range(H):
                     s[h + U(j)] = tanh(s[g + U(j)] + s[p + U(j)])
@@ -283,7 +282,7 @@ def backward_direction(kind, act, reverse, s, xo, n_in, params, grad, w0, H, B, 
     G = n_gates(kind)
     GH = G * H
     TB = T * B
-    ho, co, go, dgo, no, po, dho, dco = direction_offsets(kind, H, B, T, base)
+    ho, co, go, dgo, no, po, dho, dco, wo = direction_offsets(kind, H, B, T, base)
     whh = w0 + GH * n_in
     bih = whh + GH * H
     bhh = bih + GH
@@ -316,61 +315,76 @@ def backward_direction(kind, act, reverse, s, xo, n_in, params, grad, w0, H, B, 
                 continue
             h = U(ho + (t * B + b) * H)
             o = U(douto + (t * B + b) * dout_width + dout_col)
+            for j in range(H):  # dLoss/dh of this step: from above plus carried
+                s[dh + U(j)] += s[o + U(j)]
             if kind == GRU:
                 hp = U(hprev + b * H)
                 n = U(no + (t * B + b) * H)
                 d = U(dgo + (t * B + b) * GH)
-                hh = U(H)
-                h2 = U(2 * H)
+                z = g + U(H)
+                c = g + U(2 * H)
+                dz = d + U(H)
+                dc2 = d + U(2 * H)
+                for j in range(H):  # dz (pre-activation), kept in the hidden side's block
+                    zv = s[z + U(j)]
+                    s[dz + U(j)] = s[dh + U(j)] * (s[hp + U(j)] - s[c + U(j)]) * zv * (one - zv)
+                for j in range(H):  # dn (pre-activation)
+                    nv = s[c + U(j)]
+                    s[c + U(j)] = s[dh + U(j)] * (one - s[z + U(j)]) * (one - nv * nv)
+                for j in range(H):  # carried to the previous state directly: dh z
+                    s[dh + U(j)] *= s[z + U(j)]
                 for j in range(H):
-                    k = U(j)
-                    dhv = s[o + k] + s[dh + k]
-                    rg = s[g + k]
-                    zg = s[g + hh + k]
-                    ng = s[g + h2 + k]
-                    dn = dhv * (one - zg) * (one - ng * ng)
-                    dz = dhv * (s[hp + k] - ng) * zg * (one - zg)
-                    dr = dn * s[n + k] * rg * (one - rg)
-                    s[g + k] = dr
-                    s[g + hh + k] = dz
-                    s[g + h2 + k] = dn
-                    s[d + k] = dr
-                    s[d + hh + k] = dz
-                    s[d + h2 + k] = dn * rg
-                    s[dh + k] = dhv * zg
+                    s[z + U(j)] = s[dz + U(j)]
+                for j in range(H):  # the hidden side's dn: dn r
+                    s[dc2 + U(j)] = s[c + U(j)] * s[g + U(j)]
+                for j in range(H):  # dr (pre-activation)
+                    rv = s[g + U(j)]
+                    s[g + U(j)] = s[c + U(j)] * s[n + U(j)] * rv * (one - rv)
+                for j in range(H):
+                    s[d + U(j)] = s[g + U(j)]
             elif kind == LSTM:
                 cp = U(cprev + b * H)
                 c = U(co + (t * B + b) * H)
-                hh = U(H)
-                h2 = U(2 * H)
-                h3 = U(3 * H)
+                w = U(wo + b * H)
+                f = g + U(H)
+                gg = g + U(2 * H)
+                og = g + U(3 * H)
                 for j in range(H):
-                    k = U(j)
-                    dhv = s[o + k] + s[dh + k]
-                    ig = s[g + k]
-                    fg = s[g + hh + k]
-                    gg = s[g + h2 + k]
-                    og = s[g + h3 + k]
-                    tc = tanh(s[c + k])
-                    dcv = dhv * og * (one - tc * tc) + s[dc + k]
-                    s[g + k] = dcv * gg * ig * (one - ig)
-                    s[g + hh + k] = dcv * s[cp + k] * fg * (one - fg)
-                    s[g + h2 + k] = dcv * ig * (one - gg * gg)
-                    s[g + h3 + k] = dhv * tc * og * (one - og)
-                    s[dc + k] = dcv * fg
-                    s[dh + k] = zero
+                    s[w + U(j)] = tanh(s[c + U(j)])
+                for j in range(H):  # dc
+                    tc = s[w + U(j)]
+                    s[dc + U(j)] += s[dh + U(j)] * s[og + U(j)] * (one - tc * tc)
+                for j in range(H):  # do (pre-activation)
+                    ov = s[og + U(j)]
+                    s[og + U(j)] = s[dh + U(j)] * s[w + U(j)] * ov * (one - ov)
+                for j in range(H):  # dg (pre-activation), to w first: di needs g
+                    gv = s[gg + U(j)]
+                    s[w + U(j)] = s[dc + U(j)] * s[g + U(j)] * (one - gv * gv)
+                for j in range(H):  # di
+                    iv = s[g + U(j)]
+                    s[g + U(j)] = s[dc + U(j)] * s[gg + U(j)] * iv * (one - iv)
+                for j in range(H):
+                    s[gg + U(j)] = s[w + U(j)]
+                for j in range(H):  # dc carried: dc f
+                    s[w + U(j)] = s[dc + U(j)] * s[f + U(j)]
+                for j in range(H):  # df
+                    fv = s[f + U(j)]
+                    s[f + U(j)] = s[dc + U(j)] * s[cp + U(j)] * fv * (one - fv)
+                for j in range(H):
+                    s[dc + U(j)] = s[w + U(j)]
+                for j in range(H):
+                    s[dh + U(j)] = zero
             elif act == TANH:
                 for j in range(H):
-                    k = U(j)
-                    hv = s[h + k]
-                    s[g + k] = (s[o + k] + s[dh + k]) * (one - hv * hv)
-                    s[dh + k] = zero
+                    hv = s[h + U(j)]
+                    s[g + U(j)] = s[dh + U(j)] * (one - hv * hv)
+                for j in range(H):
+                    s[dh + U(j)] = zero
             else:  # relu
                 for j in range(H):
-                    k = U(j)
-                    dv = s[o + k] + s[dh + k]
-                    s[g + k] = dv if s[h + k] > zero else zero
-                    s[dh + k] = zero
+                    s[g + U(j)] = s[dh + U(j)] if s[h + U(j)] > zero else zero
+                for j in range(H):
+                    s[dh + U(j)] = zero
         cut = bptt > 0 and ((t + 1) % bptt == 0 if reverse else t % bptt == 0)
         if has_prev and not cut:
             mm_nn(s, dgo + t * B * GH, params, whh, s, dho, B, H, GH, True)
