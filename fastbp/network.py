@@ -360,12 +360,26 @@ class Network:
     def _predict_sequences(self, X, lengths):
         if not self._recurrent:
             self._no_lengths(lengths)
-        X, lens, steps = pack_inputs(X, self.n_inputs, self.dtype, lengths)
+        if (lengths is None and type(X) is np.ndarray and X.dtype is self.dtype
+                and X.ndim == 3 and X.shape[2] == self._n_in and X.shape[0] > 0
+                and X.shape[1] > 0):  # fast path: the kernel checks for NaN/inf itself
+            n, steps = X.shape[:2]
+            packed = np.empty((n, 1 + steps * self._n_in), dtype=self.dtype)
+            packed[:, 0] = steps
+            packed[:, 1:] = X.reshape(n, -1)
+            X = packed
+        else:
+            X, lens, steps = pack_inputs(X, self.n_inputs, self.dtype, lengths)
         n = X.shape[0]
         cols = steps * self._n_out if self.sequence_output else self._n_out
         out = np.empty((n, cols), dtype=self.dtype)
-        with blas_threads_for(self.layout, min(n, PREDICT_CHUNK)):
-            seqk.predict_into(X, self._params, self._buffers, self._spec, out)
+        if n == 1:  # one sequence never uses BLAS: no thread policy needed
+            ok = seqk.predict_into(X, self._params, self._buffers, self._spec, out)
+        else:
+            with blas_threads_for(self.layout, min(n, PREDICT_CHUNK)):
+                ok = seqk.predict_into(X, self._params, self._buffers, self._spec, out)
+        if not ok:
+            raise ValueError("X contains NaN or infinity within the sequences' lengths")
         return out.reshape(n, steps, self._n_out) if self.sequence_output else out
 
     def predict(self, X, lengths=None):

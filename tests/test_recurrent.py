@@ -410,3 +410,15 @@ def test_bad_layer_stacks_are_named():
         fastbp.RNN(3, activation="gelu")
     with pytest.raises(TypeError, match="return_sequences"):
         fastbp.GRU(3, return_sequences="yes")
+
+
+def test_predict_checks_nan_on_the_fast_path_and_public_kernels_refuse_recurrent_specs():
+    net = fastbp.Network([2, fastbp.LSTM(3), 2], seed=0)
+    X = np.zeros((3, 4, 2), dtype=np.float32)
+    X[2, 3, 1] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        net.predict(X)
+    assert net.predict(X, lengths=[4, 4, 3]).shape == (3,)
+    params, buffers, spec, loss = fastbp.kernels.network_arrays(net)
+    with pytest.raises(ValueError, match="recurrent layers"):
+        fastbp.kernels.predict_proba(np.ascontiguousarray(X[:, 0]), params, buffers, spec)

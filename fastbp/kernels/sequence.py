@@ -37,6 +37,9 @@ from .losses import output_delta
 from .model import add_l2
 from .optimizers import apply_update, clip_by_global_norm
 from .rng import keyed, uniform_at
+
+#: sequence steps per chunk of a prediction (bounds its scratch vector)
+PREDICT_STEPS = 8192
 from .rng import shuffle as shuffle_order
 
 
@@ -438,7 +441,8 @@ def _outputs(spec, s, B, T, acts, out, start):
 @njit(**JIT)
 def predict_into(X, params, bufs, spec, out):
     """Output activations of every packed sequence of ``X`` into ``out`` ((n, n_out), or
-    (n, T*n_out) for sequence outputs), ``PREDICT_CHUNK`` samples at a time.  Returns False,
+    (n, T*n_out) for sequence outputs), ``PREDICT_CHUNK`` samples (at most
+    ``PREDICT_STEPS`` steps) at a time.  Returns False,
     without computing anything, when a valid step holds a NaN or an infinity."""
     X, params, bufs, spec, out = borrow(X), borrow(params), borrow(bufs), borrow(spec), \
         borrow(out)
@@ -452,7 +456,7 @@ def predict_into(X, params, bufs, spec, out):
             acc += X[i, k] * 0
         if acc != 0:
             return False
-    chunk = min(PREDICT_CHUNK, n)
+    chunk = max(1, min(PREDICT_CHUNK, n, PREDICT_STEPS // T))
     R = tail_rows(spec, chunk, T)
     width = tail_width(spec)
     stats_w = 0
