@@ -3,19 +3,22 @@
 Where each idea lives:
 
 - :mod:`.layers`: one module per layer kind with its forward and backward kernels
-  (:mod:`.layers.dense`, :mod:`.layers.norm`);
+  (:mod:`.layers.dense`, :mod:`.layers.norm`, :mod:`.layers.recurrent`);
 - :mod:`.model`: forward and backward over the layer table (dispatch on the kind column);
 - :mod:`.losses`: losses fused with the output activation (the output delta);
 - :mod:`.activations`, :mod:`.mathfn`: activations, their derivatives, vectorizable exp/tanh;
 - :mod:`.optimizers`: every optimizer's update rule on the flat vector;
 - :mod:`.epoch`: the batch gradient, whole-epoch, whole-data-set and prediction kernels;
+- :mod:`.sequence`: the same for networks that start with recurrent layers (sequences,
+  lengths, backpropagation through time);
 - :mod:`.codes`: the layer table's columns (names and codes come from
   :mod:`fastbp.registry`).
 
 Public API for a user's own ``@njit`` code (see :mod:`.api`): :func:`network_arrays`,
 :func:`predict_proba`, :func:`mean_loss`, :func:`gradient` (their argument types checked from
 Python and at typing time in nopython code), the same without type checks for inner loops
-(``unchecked_*``), and the codes.
+(``unchecked_*``), and the codes.  They take feed-forward networks (a recurrent layer table
+is refused with a ValueError).
 
 Their machine code is cached on disk when Numba has a writable place for it; the cache is
 cleared when any source here changes (see :mod:`fastbp._cache`).
