@@ -7,7 +7,7 @@ state in twins of it, and a whole training epoch runs inside compiled code.
 from .errors import DivergenceError, ModelFileError
 from .fann import read_fann_data, write_fann_data
 from .formats import load_safetensors, read_fann_net
-from .layers import Dense
+from .layers import GRU, LSTM, RNN, Dense
 from .loading import load
 from .network import Network
 from .optimizers import *  # noqa: F401,F403  (every optimizer class, by optimizers.__all__)
@@ -17,7 +17,7 @@ from .training import History, fit
 
 from ._version import __version__
 
-__all__ = ["Network", "Dense", "fit", "History", "load", "read_fann_data", "write_fann_data", "load_safetensors", "read_fann_net", "DivergenceError", "ModelFileError",
+__all__ = ["Network", "Dense", "RNN", "GRU", "LSTM", "fit", "History", "load", "read_fann_data", "write_fann_data", "load_safetensors", "read_fann_net", "DivergenceError", "ModelFileError",
            *_optimizer_names, "Schedule", "StepDecay", "ExponentialDecay", "InvScaling",
            "ReduceOnPlateau", "__version__"]
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from ._config import MAX_UNITS
 
+from .kernels.codes import W_OFF
 from .registry import ACTIVATIONS, LAYER_KINDS
 
 
@@ -133,11 +134,139 @@ class Dense:
         return bound
 
 
+class Recurrent:
+    """Base of the recurrent layers :class:`RNN`, :class:`GRU` and :class:`LSTM`: ``units``
+    per direction, over the steps of (n_samples, n_steps, n_features) sequences, with
+    PyTorch's equations, gate order and parameter shapes (see
+    :mod:`fastbp.kernels.layers.recurrent`).
+
+    ``return_sequences``: output every step (the next layer sees each step; the targets are
+    then per step) instead of each sample's last valid step.  ``bidirectional``: a forward and
+    a backward pass, concatenated (2 * units outputs); the last-step output of the backward
+    pass is its final state (after step 0), as PyTorch's ``h_n``.
+
+    Bound to a network, a layer exposes views into ``net.params`` shaped like PyTorch's:
+    ``weight_ih`` (gates*units, inputs), ``weight_hh`` (gates*units, units), ``bias_ih``,
+    ``bias_hh`` (gates*units,) and, when bidirectional, the same with ``_reverse``.
+    """
+
+    kind = None  #: the layer-kind name (registry.LAYER_KINDS)
+    normalization = None
+
+    def __init__(self, units, return_sequences=False, bidirectional=False):
+        self.units = _positive_int(units, "units")
+        for name, value in (("return_sequences", return_sequences),
+                            ("bidirectional", bidirectional)):
+            if not isinstance(value, (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
+        self.return_sequences = bool(return_sequences)
+        self.bidirectional = bool(bidirectional)
+        self.activation = "tanh"
+
+    @property
+    def gates(self):
+        return LAYER_KINDS.get(self.kind).gates
+
+    @property
+    def directions(self):
+        return 2 if self.bidirectional else 1
+
+    @property
+    def width(self):
+        """Outputs per step: units times directions."""
+        return self.units * self.directions
+
+    def config(self):
+        return {"kind": self.kind, "units": self.units,
+                "return_sequences": self.return_sequences,
+                "bidirectional": self.bidirectional}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.pop("kind", None) != cls.kind:
+            raise ValueError(f"not a {cls.kind} layer: {config!r}")
+        return cls(**config)
+
+    def resolved(self, activation):
+        return self
+
+    def _args(self):
+        args = [str(self.units)]
+        if self.return_sequences:
+            args.append("return_sequences=True")
+        if self.bidirectional:
+            args.append("bidirectional=True")
+        return args
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(self._args())})"
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.config() == self.config()
+
+    def _bind(self, net, rows):
+        bound = type(self).from_config(self.config())
+        layout = net.layout
+        r = rows[0]
+        n_in = layout.n_in(r)
+        H, GH = self.units, self.gates * self.units
+        o = int(layout.spec[r, W_OFF])
+        for suffix in ("", "_reverse")[:self.directions]:
+            for name, shape in (("weight_ih", (GH, n_in)), ("weight_hh", (GH, H)),
+                                ("bias_ih", (GH,)), ("bias_hh", (GH,))):
+                size = int(np.prod(shape))
+                setattr(bound, name + suffix, net.params[o:o + size].reshape(shape))
+                o += size
+        return bound
+
+
+class RNN(Recurrent):
+    """Elman recurrent layer: h' = activation(W_ih x + b_ih + W_hh h + b_hh), ``activation``
+    tanh or relu (``torch.nn.RNN``'s ``nonlinearity``).  See :class:`Recurrent`."""
+
+    kind = "rnn"
+
+    def __init__(self, units, activation="tanh", return_sequences=False, bidirectional=False):
+        super().__init__(units, return_sequences, bidirectional)
+        if activation not in ("tanh", "relu"):
+            raise ValueError(f"unknown RNN activation {activation!r}; choose one of "
+                             f"['tanh', 'relu']")
+        self.activation = activation
+
+    def config(self):
+        return dict(super().config(), activation=self.activation)
+
+    def _args(self):
+        args = super()._args()
+        if self.activation != "tanh":
+            args.insert(1, f"activation={self.activation!r}")
+        return args
+
+
+class GRU(Recurrent):
+    """Gated recurrent unit, PyTorch's ``torch.nn.GRU`` (gates r, z, n; the reset gate
+    applied after the recurrent product).  See :class:`Recurrent`."""
+
+    kind = "gru"
+
+
+class LSTM(Recurrent):
+    """Long short-term memory, PyTorch's ``torch.nn.LSTM`` (gates i, f, g, o).  See
+    :class:`Recurrent`."""
+
+    kind = "lstm"
+
+
+#: layer-kind name -> class, for model files
+LAYER_CLASSES = {"dense": Dense, "rnn": RNN, "gru": GRU, "lstm": LSTM}
+
+
 def from_config(config):
     """A layer object from its ``config()`` dict (model files)."""
     if not isinstance(config, dict):
         raise ValueError(f"a layer description must be a JSON object, got {config!r}")
     kind = config.get("kind")
-    if kind == "dense":
-        return Dense.from_config(config)
-    raise ValueError(f"unknown layer kind {kind!r}")
+    if not isinstance(kind, str) or kind not in LAYER_CLASSES:
+        raise ValueError(f"unknown layer kind {kind!r}")
+    return LAYER_CLASSES[kind].from_config(config)

@@ -38,12 +38,20 @@ class Layout:
     """
 
     def __init__(self, n_inputs, layers, loss_param=0.0):
-        rows = []  # (kind, n_in, n_out, act, eps, momentum)
+        rows = []  # (kind, n_in, n_out, act, eps, momentum, dirs, cell act, seq)
         layer_rows = []
         n_in = n_inputs
         for layer in layers:
-            act = ACTIVATIONS.code(layer.activation)
             mine = [len(rows)]
+            kind = LAYER_KINDS.get(getattr(layer, "kind", "dense"))
+            if kind.recurrent:
+                rows.append((kind.code, n_in, layer.width, codes.IDENTITY, 0.0, 0.0,
+                             layer.directions, ACTIVATIONS.code(layer.activation),
+                             int(layer.return_sequences)))
+                layer_rows.append(tuple(mine))
+                n_in = layer.width
+                continue
+            act = ACTIVATIONS.code(layer.activation)
             if layer.norm_kind is None:
                 rows.append((codes.DENSE, n_in, layer.units, act, 0.0, 0.0))
             else:
@@ -53,18 +61,26 @@ class Layout:
                              layer.eps, layer.momentum))
             layer_rows.append(tuple(mine))
             n_in = layer.units
-        n_params = sum(n_in * n_out + n_out if kind == codes.DENSE else 2 * n_out
-                       for kind, n_in, n_out, *_ in rows)
+        rows = [r if len(r) == 9 else r + (0, 0, 0) for r in rows]
+        n_params = sum(self._row_params(r) for r in rows)
         if n_params > MAX_PARAMS:  # before any vector is sized from it
             raise ValueError(f"the network would have {n_params} parameters, more than the "
                              f"{MAX_PARAMS} fastbp allows (fastbp._config.MAX_PARAMS)")
         spec = np.zeros((len(rows), codes.SPEC_COLUMNS), dtype=np.int64)
         offset = a_off = s_off = t_off = 0
-        for l, (kind, n_in, n_out, act, eps, momentum) in enumerate(rows):
+        for l, (kind, n_in, n_out, act, eps, momentum, dirs, cell, seq) in enumerate(rows):
             spec[l, codes.KIND] = kind
             spec[l, codes.N_IN] = n_in
             spec[l, codes.N_OUT] = n_out
             spec[l, codes.W_OFF] = offset
+            if LAYER_KINDS.by_code(kind).recurrent:
+                offset += self._row_params(rows[l])
+                spec[l, codes.B_OFF] = offset
+                spec[l, codes.ACT] = act
+                spec[l, codes.DIRS] = dirs
+                spec[l, codes.CELL_ACT] = cell
+                spec[l, codes.SEQ] = seq
+                continue
             offset += n_in * n_out if kind == codes.DENSE else n_out
             spec[l, codes.B_OFF] = offset
             offset += n_out
@@ -85,8 +101,12 @@ class Layout:
         self.spec = spec
         self.layer_rows = tuple(layer_rows)
         self.n_inputs = int(n_inputs)
-        #: units per user layer, input first
-        self.sizes = (int(n_inputs),) + tuple(int(l.units) for l in layers)
+        #: units per user layer, input first (outputs per step for a recurrent layer)
+        self.sizes = (int(n_inputs),) + tuple(int(spec[r[-1], codes.N_OUT])
+                                              for r in layer_rows)
+        #: number of leading recurrent rows (0: a dense network, data rows are samples)
+        self.n_recurrent = sum(1 for r in rows if LAYER_KINDS.by_code(r[0]).recurrent)
+        self.recurrent = self.n_recurrent > 0
         self.n_params = offset
         #: length of the non-trainable buffer vector (running statistics)
         self.n_buffers = s_off
@@ -102,7 +122,17 @@ class Layout:
         #: whether a batch-norm row is present (batch statistics need whole batches)
         self.has_batch_norm = any(r[0] == codes.BATCH_NORM for r in rows)
         #: multiply-adds per row of the biggest dense product (asked before every kernel call)
-        self._largest = max(r[1] * r[2] for r in rows if r[0] == codes.DENSE)
+        self._largest = max(r[1] * r[2] if r[0] == codes.DENSE else self._row_params(r)
+                            for r in rows
+                            if r[0] == codes.DENSE or LAYER_KINDS.by_code(r[0]).recurrent)
+
+    @staticmethod
+    def _row_params(row):
+        kind, n_in, n_out, *_, dirs = row[:7]
+        if LAYER_KINDS.by_code(kind).recurrent:
+            H = n_out // dirs
+            return dirs * LAYER_KINDS.by_code(kind).gates * H * (n_in + H + 2)
+        return n_in * n_out + n_out if kind == codes.DENSE else 2 * n_out
 
     # --- rows -------------------------------------------------------------------------------
     @property
@@ -125,6 +155,7 @@ class Layout:
 
     @property
     def dense_rows(self):
+        """The dense rows (``weights``/``biases`` list them; recurrent rows are not there)."""
         return [l for l in range(self.n_rows) if self.kind(l) == codes.DENSE]
 
     @property
@@ -172,6 +203,11 @@ class Layout:
         for rows in self.layer_rows:
             d = rows[0]
             n_in, n_out = self.n_in(d), self.n_out(d)
+            if LAYER_KINDS.by_code(self.kind(d)).recurrent:  # PyTorch's U(-1/sqrt(H), 1/sqrt(H))
+                bound = 1.0 / np.sqrt(n_out // int(self.spec[d, codes.DIRS]))
+                block = params[int(self.spec[d, codes.W_OFF]):int(self.spec[d, codes.B_OFF])]
+                block[:] = rng.uniform(-bound, bound, size=block.shape)
+                continue
             init = ACTIVATIONS.by_code(int(self.spec[rows[-1], codes.ACT])).init
             bound = np.sqrt(6.0 / n_in) if init == "he" else np.sqrt(6.0 / (n_in + n_out))
             w = params[self.weight_slice(d)].reshape(n_out, n_in).T

@@ -12,11 +12,13 @@ from .io import _fail, read_model_file, save_network
 from .kernels import codes
 from .kernels.epoch import (evaluate, finish_gradient, gradient_sums, predict_into,
                             predict_into_buffered)
-from .layers import Dense, from_config
+from .kernels import sequence as seqk
+from .layers import Dense, Recurrent, from_config
 from .layout import Layout
 from .kernels import sparse as sparse_kernels
 from .registry import ACTIVATIONS, LOSSES, OPTIMIZERS, default_loss
 from .sparse import SparseRows
+from .sequences import check_bptt, pack_inputs, pack_targets, valid_mask
 from .training import fit as _fit
 from .workspace import Workspace
 
@@ -84,6 +86,7 @@ class Network:
         self._params = np.zeros(self.layout.n_params, dtype=self.dtype)
         self._buffers = np.zeros(self.layout.n_buffers, dtype=self.dtype)
         self._has_buffers = self.layout.n_buffers > 0
+        self._recurrent = self.layout.recurrent
         self._bind()
         #: the optimizer of the last ``fit`` (its state survives for ``warm_start``)
         self.optimizer = None
@@ -105,13 +108,25 @@ class Network:
         if len(entries) < 2:
             raise ValueError("layer_sizes needs at least an input and an output layer")
         first = entries[0]
-        if isinstance(first, Dense):
+        if isinstance(first, (Dense, Recurrent)):
             raise TypeError("the first entry of layer_sizes is the number of inputs, an int")
         n_inputs = Dense(first).units if not isinstance(first, Dense) else None
         hidden = per_hidden_layer(hidden_activation, len(entries) - 2, "hidden_activation")
         layers = []
         for i, e in enumerate(entries[1:]):
             last = i == len(entries) - 2
+            if isinstance(e, Recurrent):
+                if last:
+                    raise ValueError(f"a recurrent layer cannot be the output layer; add a "
+                                     f"dense output layer after {e!r}")
+                if layers and not isinstance(layers[-1], Recurrent):
+                    raise ValueError(f"recurrent layers must come first (right after the "
+                                     f"inputs), but {e!r} follows a dense layer")
+                if layers and not layers[-1].return_sequences:
+                    raise ValueError(f"{layers[-1]!r} feeds another recurrent layer, so it "
+                                     f"must return sequences (return_sequences=True)")
+                layers.append(e)
+                continue
             if isinstance(e, Dense):
                 layer = e
             elif isinstance(e, (bool, np.bool_)) or not isinstance(e, (int, np.integer)):
@@ -126,6 +141,11 @@ class Network:
                 raise ValueError(f"{entry.name} can only be the output activation, not a "
                                  f"hidden one")
             layers.append(layer.resolved(entry.name))
+        if isinstance(layers[0], Recurrent) and any(
+                l.normalization == "batch" for l in layers if isinstance(l, Dense)):
+            raise ValueError("batch normalization is not available after recurrent layers "
+                             "(its statistics would mix padded steps); use "
+                             "normalization='layer'")
         return n_inputs, layers
 
     @staticmethod
@@ -266,7 +286,7 @@ class Network:
         self._bind()
 
     def __repr__(self):
-        plain = all(l.normalization is None for l in self._layers)
+        plain = all(type(l) is Dense and l.normalization is None for l in self._layers)
         if plain:
             hidden = self.activations[:-1]
             h = hidden[0] if len(set(hidden)) == 1 else hidden
@@ -280,7 +300,32 @@ class Network:
     def _check_X(self, X, finite=True):
         return check_X(X, self.n_inputs, self.dtype, finite=finite)
 
-    def _check_data(self, X, y, sample_weight=None, allow_empty=False):
+    @property
+    def sequence_output(self):
+        """True when the network outputs every step (its last recurrent layer returns
+        sequences)."""
+        return self._recurrent and bool(self._spec[self.layout.n_recurrent - 1, codes.SEQ])
+
+    def _no_lengths(self, lengths, bptt_steps=None):
+        if lengths is not None:
+            raise ValueError("lengths is only for networks with recurrent layers")
+        if bptt_steps is not None:
+            raise ValueError("bptt_steps is only for networks with recurrent layers")
+
+    def _check_sequences(self, X, y, sample_weight=None, allow_empty=False, lengths=None,
+                         names=("X", "y", "lengths")):
+        """Packed sequence data (see :mod:`fastbp.sequences`): (X rows, Y rows, weights)."""
+        X, lens, steps = pack_inputs(X, self.n_inputs, self.dtype, lengths, names[0], names[2],
+                                     allow_empty=allow_empty)
+        Y = pack_targets(y, lens, steps, self.n_outputs, self.loss_code, self.dtype,
+                         self.sequence_output, names[1], allow_empty=allow_empty)
+        sw = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        return X, Y, sw
+
+    def _check_data(self, X, y, sample_weight=None, allow_empty=False, lengths=None):
+        if self._recurrent:
+            return self._check_sequences(X, y, sample_weight, allow_empty, lengths)
+        self._no_lengths(lengths)
         X = check_X(X, self.n_inputs, self.dtype, allow_empty=allow_empty)
         Y = check_targets(y, X.shape[0], self.n_outputs, self.loss_code, self.dtype,
                           allow_empty=allow_empty)
@@ -294,9 +339,15 @@ class Network:
                              f"on single samples (online training)")
 
     # --- computation -----------------------------------------------------------------------
-    def predict_proba(self, X):
+    def predict_proba(self, X, lengths=None):
         """Output activations for every row of X: class probabilities for softmax and logistic
-        outputs, the network's outputs otherwise.  Shape (n_samples, n_outputs)."""
+        outputs, the network's outputs otherwise.  Shape (n_samples, n_outputs).
+
+        Recurrent networks take X of shape (n_samples, n_steps, n_features) and optional
+        ``lengths``; a network that outputs every step returns (n_samples, n_steps,
+        n_outputs), zeros past each sample's length."""
+        if self._recurrent or lengths is not None:
+            return self._predict_sequences(X, lengths)
         # fast path first (this is the per-call latency of online prediction): an array that
         # already has the right dtype, shape and layout goes straight to the kernel, which
         # checks for NaN/inf itself
@@ -351,47 +402,90 @@ class Network:
         sub.buffers[:] = self._buffers[:sub.buffers.size]
         return sub
 
-    def predict(self, X):
+    def _predict_sequences(self, X, lengths):
+        if not self._recurrent:
+            self._no_lengths(lengths)
+        if (lengths is None and type(X) is np.ndarray and X.dtype is self.dtype
+                and X.ndim == 3 and X.shape[2] == self._n_in and X.shape[0] > 0
+                and X.shape[1] > 0):  # fast path: the kernel checks for NaN/inf itself
+            n, steps = X.shape[:2]
+            packed = np.empty((n, 1 + steps * self._n_in), dtype=self.dtype)
+            packed[:, 0] = steps
+            packed[:, 1:] = X.reshape(n, -1)
+            X = packed
+        else:
+            X, lens, steps = pack_inputs(X, self.n_inputs, self.dtype, lengths)
+        n = X.shape[0]
+        cols = steps * self._n_out if self.sequence_output else self._n_out
+        out = np.empty((n, cols), dtype=self.dtype)
+        if n == 1:  # one sequence never uses BLAS: no thread policy needed
+            ok = seqk.predict_into(X, self._params, self._buffers, self._spec, out)
+        else:
+            with blas_threads_for(self.layout, min(n, PREDICT_CHUNK)):
+                ok = seqk.predict_into(X, self._params, self._buffers, self._spec, out)
+        if not ok:
+            raise ValueError("X contains NaN or infinity within the sequences' lengths")
+        return out.reshape(n, steps, self._n_out) if self.sequence_output else out
+
+    def predict(self, X, lengths=None):
         """Class labels (0..n_outputs-1) for a softmax output; 0/1 for a logistic output (a
-        vector for one output, a matrix for several: multi-label); outputs otherwise."""
-        P = self.predict_proba(X)
+        vector for one output, a matrix for several: multi-label); outputs otherwise.  For a
+        network that outputs every step, per step: (n_samples, n_steps[, ...])."""
+        P = self.predict_proba(X, lengths) if lengths is not None else self.predict_proba(X)
         code = self.layout.activation_codes[-1]
         if code == codes.SOFTMAX:
-            return P.argmax(axis=1)
+            return P.argmax(axis=-1)
         if code == codes.LOGISTIC:
             labels = (P > 0.5).astype(np.int64)
-            return labels[:, 0] if labels.shape[1] == 1 else labels
+            return labels[..., 0] if labels.shape[-1] == 1 else labels
         return P
 
-    def gradient(self, X, y, sample_weight=None, alpha=0.0, training=True):
+    def gradient(self, X, y, sample_weight=None, alpha=0.0, training=True, lengths=None,
+                 bptt_steps=None):
         """Mean loss over (X, y) and its gradient, a new flat vector in the layout of ``params``.
 
         ``alpha`` adds scikit-learn's L2 penalty alpha/2 * sum(W**2) / n_samples.  With
         ``training`` (the default) normalization layers use the statistics of (X, y) as one
         batch, as ``fit`` does (the running statistics are not changed); with
-        ``training=False`` they use the running statistics, as ``predict`` does.
+        ``training=False`` they use the running statistics, as ``predict`` does.  Recurrent
+        networks: ``lengths`` as in ``fit``, and ``bptt_steps`` for the truncated gradient.
         """
         alpha = check_number(alpha, "alpha", 0.0)
-        X, Y, sw = self._check_data(X, y, sample_weight)
+        bptt = check_bptt(bptt_steps)
+        if not self._recurrent:
+            self._no_lengths(lengths, bptt_steps)
+        X, Y, sw = self._check_data(X, y, sample_weight, lengths=lengths)
         mode = codes.TRAIN_PURE if training else codes.EVAL
         if training:
             self._check_training_rows(X.shape[0], "X")
         grad = np.empty_like(self._params)
-        ws = self._workspace(X.shape[0], mode)
-        loss_sum, total_w = self._gradient_sums(X, Y, sw, grad, ws, mode)
+        ws = self._workspace(X.shape[0], mode, steps=self._steps(X))
+        loss_sum, total_w = self._gradient_sums(X, Y, sw, grad, ws, mode, bptt=bptt)
         if not total_w > 0:
             raise ValueError("sample_weight sums to 0: the mean loss is undefined")
         return float(finish_gradient(self._params, grad, self._spec, loss_sum, total_w,
                                      alpha)), grad
 
-    def _workspace(self, n, mode, **kw):
+    def _steps(self, X):
+        """Steps of packed sequence rows (None for a dense network)."""
+        return (X.shape[1] - 1) // self.n_inputs if self._recurrent else None
+
+    def _chunk(self, n, steps):
+        """Samples per chunk of a whole-data pass: CHUNK_ROWS rows (steps count as rows for
+        sequences, at least 16 sequences' worth)."""
+        if steps is None:
+            return min(n, CHUNK_ROWS)
+        return max(1, min(n, CHUNK_ROWS * 16 // steps))
+
+    def _workspace(self, n, mode, steps=None, **kw):
         """A workspace for whole-data passes: chunks of CHUNK_ROWS rows, or all ``n`` rows
         at once when batch statistics are needed (they are over the whole batch)."""
-        rows = n if (mode != codes.EVAL and self.layout.has_batch_norm) else min(n, CHUNK_ROWS)
-        return Workspace(self.layout, rows, self.dtype, **kw)
+        rows = n if (mode != codes.EVAL and self.layout.has_batch_norm) else \
+            self._chunk(n, steps)
+        return Workspace(self.layout, rows, self.dtype, steps=steps, **kw)
 
     def _gradient_sums(self, X, Y, sw, grad, ws, mode, order=_NO_ORDER, start=0, count=None,
-                       spare=None, dropout=None, key=0, t=0, pos0=0):
+                       spare=None, dropout=None, key=0, t=0, pos0=0, bptt=0):
         """Kernel call on checked data: unnormalized (loss sum, weight sum), gradient sum in
         ``grad`` (see :func:`fastbp.kernels.epoch.gradient_sums`)."""
         count = X.shape[0] if count is None else count
@@ -406,26 +500,57 @@ class Network:
                     self._buffers, grad, spare, self._spec, self.loss_code, ws.acts, ws.pre,
                     ws.stats, ws.tmp, ws.rows, mode, dropout, ws.masks, np.uint64(key), t,
                     pos0, ws.ybuf, ws.wbuf)
+        if self._recurrent:
+            with blas_threads_for(self.layout, ws.rows):
+                return seqk.gradient_sums(X, Y, sw, order, start, count, self._params,
+                                          self._buffers, grad, spare, self._spec,
+                                          self.loss_code, ws.scratch, ws.acts, ws.pre,
+                                          ws.stats, ws.tmp, ws.rows, mode, dropout, ws.masks,
+                                          np.uint64(key), t, pos0, bptt)
         with blas_threads_for(self.layout, ws.rows):
             return gradient_sums(X, Y, sw, order, start, count, self._params, self._buffers,
                                  grad, spare, self._spec, self.loss_code, ws.acts, ws.pre,
                                  ws.stats, ws.tmp, ws.rows, mode, dropout, ws.masks,
                                  np.uint64(key), t, pos0, ws.xbuf, ws.ybuf, ws.wbuf)
 
-    def evaluate(self, X, y, sample_weight=None, training=False):
+    def evaluate(self, X, y, sample_weight=None, training=False, lengths=None):
         """Mean loss over (X, y), without any penalty; ``training``: as in :meth:`gradient`
-        (default here: running statistics, as ``predict``)."""
-        X, Y, sw = self._check_data(X, y, sample_weight)
+        (default here: running statistics, as ``predict``).  For sequence outputs, the mean
+        over the valid steps."""
+        X, Y, sw = self._check_data(X, y, sample_weight, lengths=lengths)
         if training:
             self._check_training_rows(X.shape[0], "X")
             grad = np.empty_like(self._params)
-            ws = self._workspace(X.shape[0], codes.TRAIN_PURE)
+            ws = self._workspace(X.shape[0], codes.TRAIN_PURE, steps=self._steps(X))
             loss_sum, total_w = self._gradient_sums(X, Y, sw, grad, ws, codes.TRAIN_PURE)
             return float(loss_sum / total_w)
         return self._evaluate(X, Y, sw)[0]
 
+    def _valid_steps(self, X, P, Y, sw):
+        """Outputs, targets and weights (n_valid, n_outputs) of the valid steps of packed
+        sequence data (as they are for one output per sample)."""
+        if not self.sequence_output:
+            return P, Y, sw
+        n, steps = X.shape[0], self._steps(X)
+        valid = valid_mask(X[:, 0].astype(np.int64), steps)
+        k = self._n_out
+        P = P.reshape(n, steps, k)[valid]
+        Y = Y.reshape(n, steps, k)[valid]
+        if sw.size:
+            sw = np.broadcast_to(sw[:, None], (n, steps))[valid]
+        return P, Y, sw
+
     def _evaluate(self, X, Y, sw):
         """(mean loss, output activations) of checked data, running statistics."""
+        if self._recurrent:
+            steps = self._steps(X)
+            ws = self._workspace(X.shape[0], codes.EVAL, steps=steps)
+            out = np.empty(Y.shape, dtype=self.dtype)
+            with blas_threads_for(self.layout, ws.rows):
+                total, total_w = seqk.evaluate(X, Y, sw, self._params, self._buffers,
+                                               self._spec, self.loss_code, out, ws.scratch,
+                                               ws.acts, ws.stats, ws.rows)
+            return total / total_w, out
         rows = min(X.shape[0], CHUNK_ROWS)
         acts = np.empty(rows * self.layout.activation_width, dtype=self.dtype)
         stats = np.empty(max(rows * self.layout.stats_width, 1), dtype=self.dtype)
@@ -447,6 +572,11 @@ class Network:
         sqrt(var + eps)): plain dense layers where there was batch norm, so it predicts as
         fast as a network without normalization.  Layer normalization, which depends on
         each sample, stays.  The copy has no optimizer state."""
+        if self._recurrent:  # no batch normalization there: nothing to fold
+            new = self.copy()
+            new.optimizer = None
+            new.history = None
+            return new
         layers = [Dense(l.units, l.activation,
                         None if l.normalization == "batch" else l.normalization, l.eps,
                         l.momentum) for l in self._layers]

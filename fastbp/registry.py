@@ -40,6 +40,9 @@ HUBER = 5
 DENSE = 0
 BATCH_NORM = 1
 LAYER_NORM = 2
+RNN = 3
+GRU = 4
+LSTM = 5
 
 
 class Entry:
@@ -158,11 +161,20 @@ LOSSES = Registry("loss", [
 
 #: ``norm``: a normalization of the previous dense layer's pre-activations (its parameters
 #: are a scale and a shift per unit); ``running_stats``: keeps running mean and variance in
-#: the network's non-trainable buffer; ``option``: its name in ``Dense(normalization=...)``.
+#: the network's non-trainable buffer; ``option``: its name in ``Dense(normalization=...)``;
+#: ``recurrent``: a recurrent layer over the steps of a sequence, with ``gates`` blocks of
+#: units in its weight matrices (PyTorch's layout: GRU r, z, n; LSTM i, f, g, o).
 LAYER_KINDS = Registry("layer kind", [
-    Entry("dense", DENSE, norm=False, running_stats=False, option=None),
-    Entry("batch_norm", BATCH_NORM, norm=True, running_stats=True, option="batch"),
-    Entry("layer_norm", LAYER_NORM, norm=True, running_stats=False, option="layer"),
+    Entry("dense", DENSE, norm=False, running_stats=False, option=None, recurrent=False,
+          gates=0),
+    Entry("batch_norm", BATCH_NORM, norm=True, running_stats=True, option="batch",
+          recurrent=False, gates=0),
+    Entry("layer_norm", LAYER_NORM, norm=True, running_stats=False, option="layer",
+          recurrent=False, gates=0),
+    Entry("rnn", RNN, norm=False, running_stats=False, option=None, recurrent=True, gates=1),
+    Entry("gru", GRU, norm=False, running_stats=False, option=None, recurrent=True, gates=3),
+    Entry("lstm", LSTM, norm=False, running_stats=False, option=None, recurrent=True,
+          gates=4),
 ])
 
 

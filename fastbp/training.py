@@ -29,10 +29,12 @@ from .kernels import codes
 from .kernels.epoch import finish_gradient, train_epoch
 from .kernels.optimizers import apply_update, clip_by_global_norm
 from .kernels.rng import shuffle as shuffle_order
+from .kernels.sequence import train_epoch as seq_train_epoch
 from .optimizers import LBFGS, get_optimizer
 from .kernels import sparse as sparse_kernels
 from .schedules import get_schedule
 from .sparse import SparseRows
+from .sequences import check_bptt
 from .workspace import Workspace
 
 MONITORS = ("loss", "val_loss", "val_score")
@@ -130,6 +132,8 @@ def _seed_states(seed, reducer):
 
 def _class_labels(net, Y):
     """Integer labels for a stratified split, or None when stratifying makes no sense."""
+    if Y.shape[1] != net.n_outputs:  # targets per step: no stratification
+        return None
     code = net.layout.activation_codes[-1]
     if code == codes.SOFTMAX or (net.is_classifier and Y.shape[1] > 1
                                  and np.all(Y.sum(axis=1) == 1)):
@@ -222,7 +226,9 @@ def _validation_stats(net, Xv, Yv, swv):
     if Xv is None or Xv.shape[0] == 0:
         return None
     loss, P = net._evaluate(Xv, Yv, swv)
-    W = float(swv.sum()) if swv.size else float(Xv.shape[0])
+    if net.layout.recurrent:  # score per valid step
+        P, Yv, swv = net._valid_steps(Xv, P, Yv, swv)
+    W = float(swv.sum()) if swv.size else float(P.shape[0])  # samples, or valid steps
     return W, loss, _score_stats(net, P, Yv, swv)
 
 
@@ -292,7 +298,8 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         seed=None, shuffle=True, sample_weight=None, alpha=0.0, clip_norm=None, dropout=0.0,
         schedule=None, validation_data=None, validation_fraction=None, early_stopping=False,
         patience=10, min_delta=0.0, monitor=None, restore_best=None, callbacks=(),
-        verbose=False, warm_start=False, checkpoint=None, reducer=None, class_weight=None):
+        verbose=False, warm_start=False, checkpoint=None, reducer=None, class_weight=None,
+        lengths=None, bptt_steps=None):
     """Train ``net`` in place and return its :class:`History`.
 
     Parameters
@@ -354,6 +361,12 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         Save the network there (atomically) after every epoch; under MPI, rank 0 does.
     comm : mpi4py communicator, optional
         Train data-parallel over MPI: use :func:`fastbp.distributed.fit`, which passes it.
+    lengths : int array, optional
+        Recurrent networks: each sequence's number of valid steps (1..n_steps; default: all).
+        ``validation_data`` then takes ``(X_val, y_val, sample_weight_or_None, lengths_val)``.
+    bptt_steps : int, optional
+        Recurrent networks: truncated backpropagation through time, k steps (see the
+        README); default None: full BPTT.
 
     Ctrl-C stops within a slice of an epoch: the network, its buffers, the optimizer state
     and its step count are put back to the end of the last completed epoch, which
@@ -378,9 +391,13 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         if not callable(cb):
             raise TypeError(f"callbacks must be callables, got {cb!r}")
     batch_size = check_positive_int(batch_size, "batch_size")
+    if not net.layout.recurrent:
+        net._no_lengths(lengths, bptt_steps)
+    bptt = check_bptt(bptt_steps)
     rng, seed = _seed_states(seed, reducer)
 
-    X, Y, sw = net._check_data(X, y, sample_weight, allow_empty=reducer.size > 1)
+    X, Y, sw = net._check_data(X, y, sample_weight, allow_empty=reducer.size > 1,
+                               lengths=lengths)
     sw = class_sample_weight(net, Y, sw, class_weight, reducer)
     if validation_data is not None:
         if validation_fraction is not None:
@@ -388,12 +405,19 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         try:
             Xv, yv = validation_data[:2]
             swv = validation_data[2] if len(validation_data) > 2 else None
+            lv = validation_data[3] if len(validation_data) > 3 else None
         except (TypeError, ValueError):
-            raise TypeError("validation_data must be a tuple (X_val, y_val[, sample_weight])") \
-                from None
-        Xv = check_X(Xv, net.n_inputs, net.dtype, name="X_val")
-        Yv = check_targets(yv, Xv.shape[0], net.n_outputs, net.loss_code, net.dtype, "y_val")
-        swv = check_sample_weight(swv, Xv.shape[0], net.dtype)
+            raise TypeError("validation_data must be a tuple (X_val, y_val[, sample_weight"
+                            "[, lengths]])") from None
+        if net.layout.recurrent:
+            Xv, Yv, swv = net._check_sequences(Xv, yv, swv, lengths=lv,
+                                               names=("X_val", "y_val", "validation lengths"))
+        else:
+            net._no_lengths(lv)
+            Xv = check_X(Xv, net.n_inputs, net.dtype, name="X_val")
+            Yv = check_targets(yv, Xv.shape[0], net.n_outputs, net.loss_code, net.dtype,
+                               "y_val")
+            swv = check_sample_weight(swv, Xv.shape[0], net.dtype)
     else:
         if validation_fraction is None and early_stopping and monitor != "loss":
             validation_fraction = 0.1
@@ -426,7 +450,8 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
         "layer_sizes": list(net.sizes), "layers": net.layout.spec.tolist(), "loss": net.loss,
         "dtype": net.dtype.name, "optimizer": [opt.name, sorted(opt.get_params().items())],
         "batch_size": batch_size, "epochs": epochs, "alpha": alpha, "clip_norm": clip,
-        "dropout": rates.tolist(), "shuffle": bool(shuffle), "n_outputs": int(Y.shape[1])})
+        "dropout": rates.tolist(), "shuffle": bool(shuffle), "n_outputs": int(Y.shape[1]),
+        "bptt_steps": bptt})
     if warm_start and net.optimizer is not None:
         prev = net.optimizer
         if type(prev) is not type(opt):
@@ -442,7 +467,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     net.history = history
     progress = _Progress(verbose and reducer.rank == 0, epochs)
     train = _Trainer(net, opt, reducer, X, Y, sw, rows, shuffle, rng, alpha, clip, rates,
-                     n_total)
+                     n_total, bptt)
     train.warm_start = bool(warm_start)
     try:
         with blas_threads_for(net.layout, min(max(rows, 1), CHUNK_ROWS)):
@@ -462,21 +487,24 @@ class _Trainer:
     """The state of one ``fit``: data, buffers, and the steps that produce an epoch."""
 
     def __init__(self, net, opt, reducer, X, Y, sw, rows, shuffle, rng, alpha, clip, rates,
-                 n_total):
+                 n_total, bptt=0):
         self.net, self.opt, self.reducer = net, opt, reducer
         self.X, self.Y, self.sw = X, Y, sw
         self.rows, self.shuffle, self.rng = rows, shuffle, rng
         self.alpha, self.clip, self.rates, self.n_total = alpha, clip, rates, n_total
+        self.bptt = bptt
         n = X.shape[0]
         self.mpi = reducer.size > 1
+        self.steps = net._steps(X)
         if opt.full_batch:
-            ws_rows = max(n, 1) if net.layout.has_batch_norm else min(max(n, 1), CHUNK_ROWS)
+            ws_rows = max(n, 1) if net.layout.has_batch_norm else \
+                net._chunk(max(n, 1), self.steps)
         else:
             ws_rows = max(min(rows, n), 1)
         self.sparse = isinstance(X, SparseRows)  # the sparse first-layer kernels
         self.ws = Workspace(net.layout, ws_rows, net.dtype, dropout=rates.size > 0,
                             n_inputs=1 if self.sparse else net.n_inputs,
-                            n_outputs=net.n_outputs)
+                            n_outputs=net.n_outputs, steps=self.steps)
         # [gradient sum | loss sum | weight sum | rows]: what a step reduces across ranks
         self.buf = np.zeros(net.n_params + 3, dtype=np.float64 if net.dtype == np.float64
                             else net.dtype)
@@ -496,7 +524,7 @@ class _Trainer:
         loss_sum, w_sum = net._gradient_sums(
             self.X, self.Y, self.sw, self.grad, self.ws, self.mode, order=order, start=start,
             count=count, spare=self.spare, dropout=self.rates, key=self.rng[1], t=t,
-            pos0=pos0)
+            pos0=pos0, bptt=self.bptt)
         self.buf[-3:] = loss_sum, w_sum, count
         self.reducer.sum(self.buf)
         total_w = float(self.buf[-2])
@@ -543,7 +571,8 @@ class _Trainer:
         n = self.X.shape[0]
         n_batches = -(-n // self.rows)
         # bounded slices of the epoch, so that Ctrl-C is seen within a fraction of a second
-        per_call = max(1, EPOCH_SLICE_MACS // max(1, self.rows * net.n_params))
+        per_call = max(1, EPOCH_SLICE_MACS // max(1, self.rows * net.n_params
+                                                  * (self.steps or 1)))
         total = 0.0
         ws = self.ws
         for first in range(0, n_batches, per_call):
@@ -555,6 +584,13 @@ class _Trainer:
                     self.alpha, self.clip, self.counter, self.rows, self.shuffle, self.rng,
                     self.order, first, min(first + per_call, n_batches), ws.ybuf, ws.wbuf,
                     ws.acts, ws.pre, ws.stats, ws.tmp, self.rates, ws.masks, self.mode)
+            elif self.steps is not None:
+                total += seq_train_epoch(
+                    self.X, self.Y, self.sw, net.params, net.buffers, self.grad, opt.state,
+                    net.layout.spec, net.loss_code, opt.code, hyper, self.alpha, self.clip,
+                    self.counter, self.rows, self.shuffle, self.rng, self.order, first,
+                    min(first + per_call, n_batches), ws.scratch, ws.acts, ws.pre, ws.stats,
+                    ws.tmp, self.rates, ws.masks, self.mode, self.bptt)
                 if not np.isfinite(total):
                     return np.nan
                 continue

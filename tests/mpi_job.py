@@ -6,7 +6,7 @@ from mpi4py import MPI
 
 import fastbp
 from fastbp import distributed
-from mpi_cases import options_case, options_network
+from mpi_cases import options_case, options_network, recurrent_case
 
 comm = MPI.COMM_WORLD
 case, out = sys.argv[1], sys.argv[2]
@@ -60,6 +60,19 @@ elif case in ("options", "empty_shard"):
         np.savez(out, params=net.params, loss=history.loss, val_loss=history.val_loss,
                  stop=history.stop_reason, best=history.best_epoch, seen=seen,
                  lr=history.learning_rate)
+elif case == "recurrent":
+    net, X, y, lens, (Xv, yv, _, lv), kw = recurrent_case()
+    idx = shard(96, 16)
+    half = len(Xv) // comm.size
+    part = slice(comm.rank * half, (comm.rank + 1) * half)
+    history = distributed.fit(net, X[idx], y[idx], lengths=lens[idx], batch_size=8,
+                              sample_weight=kw.pop("sw")[idx],
+                              validation_data=(Xv[part], yv[part], None, lv[part]), **kw)
+    gathered = comm.gather(net.params.copy(), root=0)
+    if comm.rank == 0:
+        assert all(np.array_equal(g, gathered[0]) for g in gathered), "ranks differ"
+        np.savez(out, params=net.params, loss=history.loss, val_loss=history.val_loss,
+                 val_score=history.val_score)
 elif case == "batch_norm":
     # per-rank batch statistics (as DDP without SyncBatchNorm); every rank ends with the same
     # weights and rank 0's running statistics

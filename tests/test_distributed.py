@@ -79,6 +79,23 @@ def test_two_ranks_match_one_rank_with_every_option(tmp_path, case):
     assert np.abs(got["params"] - net.params).max() < 1e-12
 
 
+def test_recurrent_network_two_ranks_match_one_rank(tmp_path):
+    """BPTT with lengths, per-step labels, dropout (masks keyed by sample and step), sample
+    weights, clipping and truncation: two ranks end where one rank does."""
+    import mpi_cases as job
+    out = tmp_path / "result.npz"
+    result, _ = mpirun("recurrent", out, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    got = np.load(out)
+    net, X, y, lens, val, kw = job.recurrent_case()
+    history = net.fit(X, y, lengths=lens, batch_size=16, sample_weight=kw.pop("sw"),
+                      validation_data=val, **kw)
+    np.testing.assert_allclose(got["loss"], history.loss, rtol=1e-12)
+    np.testing.assert_allclose(got["val_loss"], history.val_loss, rtol=1e-12)
+    np.testing.assert_allclose(got["val_score"], history.val_score, rtol=1e-12)
+    assert np.abs(got["params"] - net.params).max() < 1e-12
+
+
 def test_batch_norm_ranks_end_with_the_same_weights_and_rank_0s_statistics(tmp_path):
     result, _ = mpirun("batch_norm", tmp_path / "buffers.npy")
     assert result.returncode == 0, result.stdout + result.stderr

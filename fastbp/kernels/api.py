@@ -40,8 +40,8 @@ from numba.np.numpy_support import as_dtype
 
 from .._config import JIT, PREDICT_CHUNK
 from ..registry import ACTIVATIONS, LOSSES
-from .codes import (A_OFF, ACT, B_OFF, BATCH_NORM, DENSE, EVAL, KIND, LAYER_NORM, N_IN, N_OUT,
-                    S_OFF, SOFTMAX, SPEC_COLUMNS, T_OFF, W_OFF)
+from .codes import (A_OFF, ACT, B_OFF, BATCH_NORM, DENSE, EVAL, KIND, LAYER_NORM, LSTM, N_IN,
+                    N_OUT, RNN, S_OFF, SOFTMAX, SPEC_COLUMNS, T_OFF, W_OFF)
 from .epoch import (eval_buffers, evaluate, finish_gradient, gradient_sums,
                     predict_into_buffered)
 
@@ -102,6 +102,9 @@ def _check_spec(params, buffers, spec):
                 if spec[l, S_OFF] != s_off:
                     raise ValueError("spec does not match buffers (offsets)")
                 s_off += 2 * n_out
+        elif RNN <= kind <= LSTM:
+            raise ValueError("spec has recurrent layers: these kernels take feed-forward "
+                             "networks (use Network.predict / gradient for sequences)")
         else:
             raise ValueError("spec is not a fastbp layer table (bad layer kind)")
         if spec[l, B_OFF] != offset:

@@ -14,8 +14,9 @@ from numba import njit
 
 from .._config import JIT
 from .activations import U, activate, backprop_activation, keep_pre, undo_dropout
-from .codes import A_OFF, ACT, DENSE, KIND, N_IN, N_OUT, W_OFF
+from .codes import A_OFF, ACT, DENSE, DIRS, KIND, LSTM, N_IN, N_OUT, RNN, W_OFF
 from .layers import dense, norm
+from .layers.recurrent import n_gates
 from .rng import keyed, uniform_at
 
 
@@ -112,20 +113,31 @@ def fused_update_possible(spec, rows):
 
 
 @njit(**JIT)
+def _l2(params, grad, w0, count, c):
+    s = params.dtype.type(0)
+    o = U(w0)
+    for k in range(count):
+        w = params[o + U(k)]
+        grad[o + U(k)] += c * w
+        s += w * w
+    return s
+
+
+@njit(**JIT)
 def add_l2(params, grad, spec, coef):
-    """grad_W += coef * W for every dense weight matrix (not biases, not normalization
-    scales); returns sum of W**2."""
+    """grad_W += coef * W for every weight matrix (dense rows; recurrent rows' weight_ih and
+    weight_hh) -- not biases, not normalization scales; returns sum of W**2."""
     c = params.dtype.type(coef)
     total = 0.0
     for l in range(spec.shape[0]):
-        if spec[l, KIND] != DENSE:
-            continue
-        w0 = U(spec[l, W_OFF])
-        count = spec[l, N_IN] * spec[l, N_OUT]
-        s = params.dtype.type(0)
-        for k in range(count):
-            w = params[w0 + U(k)]
-            grad[w0 + U(k)] += c * w
-            s += w * w
-        total += s
+        kind = spec[l, KIND]
+        if kind == DENSE:
+            total += _l2(params, grad, spec[l, W_OFF], spec[l, N_IN] * spec[l, N_OUT], c)
+        elif RNN <= kind <= LSTM:
+            D = spec[l, DIRS]
+            H = spec[l, N_OUT] // D
+            GH = n_gates(kind) * H
+            for d in range(D):
+                w0 = spec[l, W_OFF] + d * GH * (spec[l, N_IN] + H + 2)
+                total += _l2(params, grad, w0, GH * (spec[l, N_IN] + H), c)
     return total
