@@ -603,12 +603,14 @@ class Network:
         return save_network(self, path)
 
     # --- other formats (fastbp.formats; each imports its library only when called) ---------
-    def to_onnx(self, path=None, opset=None):
+    def to_onnx(self, path=None, opset=None, lengths=False):
         """An ONNX model (``onnx.ModelProto``) computing ``predict_proba`` (output ``Y``,
         input ``X``; float32 graph for a float32 network, double for float64), written to
-        ``path`` when given.  Batch norms are folded.  Needs ``pip install fastbp[onnx]``."""
+        ``path`` when given.  Batch norms are folded.  Recurrent networks: ``lengths=True``
+        adds an int32 input ``lengths`` (see :mod:`fastbp.formats.onnx`).  Needs
+        ``pip install fastbp[onnx]``."""
         from .formats.onnx import network_to_onnx
-        return network_to_onnx(self, path, opset=opset)
+        return network_to_onnx(self, path, opset=opset, lengths=lengths)
 
     def to_torch(self):
         """A ``torch.nn.Sequential`` (eval mode) with the same function (needs PyTorch; see
