@@ -325,7 +325,8 @@ def from_torch(module, loss=None):
                     _fail(nname, nm, f"dtype {p.dtype} differs from the Linear's {dtype}")
             carriers.append(nm)
             i += 1
-        if i < len(items) and not isinstance(items[i][1], nn.Linear):
+        if i < len(items) and not (isinstance(items[i][1], nn.Linear)
+                                   or _is_recurrent(items[i][1])):
             aname, am = items[i]
             activation = _activation_name(am)
             if activation is None:
@@ -340,11 +341,9 @@ def from_torch(module, loss=None):
         layers.append((Dense(m.out_features, activation=activation, normalization=norm,
                              eps=float(eps), momentum=float(momentum)),
                        [functools.partial(getattr, c) for c in carriers]))
-    if not any(isinstance(layer, Dense) for layer, _ in layers):
-        raise ValueError("the module has no Linear layer")
-    if isinstance(layers[-1][0], Recurrent):
-        raise ValueError("the module ends with a recurrent module; a fastbp network ends with "
-                         "a dense layer (a Linear)")
+    if not any(isinstance(layer, Dense) for layer, _ in layers):  # also: ends recurrent
+        raise ValueError("the module has no Linear layer (a fastbp network ends with a dense "
+                         "layer)")
     from ..network import Network
     np_dtype = np.float32 if dtype == torch.float32 else np.float64
     net = Network([n_inputs] + [d for d, _ in layers], loss=loss, dtype=np_dtype)
