@@ -243,8 +243,8 @@ def test_recurrent_gates_in_onnx_order():
 
 def test_recurrent_double_graph_is_valid_onnx():
     """A float64 recurrent network gives a double graph: valid ONNX (the operators allow
-    double); onnxruntime 1.32 has float kernels only for RNN and GRU, so it is run only
-    where onnxruntime can."""
+    double); onnxruntime 1.32 runs RNN, GRU and LSTM in float only, so it is run only where
+    onnxruntime can."""
     net = _recurrent_net("gru", "stacked_bidirectional", np.float64)
     model = net.to_onnx(lengths=True)
     onnx.checker.check_model(model, full_check=True)
