@@ -636,14 +636,16 @@ class Network:
 
     def to_torch(self):
         """A ``torch.nn.Sequential`` (eval mode) with the same function (needs PyTorch; see
-        :mod:`fastbp.formats.torch`)."""
+        :mod:`fastbp.formats.torch`; recurrent networks: a ``RecurrentSequential`` whose
+        ``forward(x, lengths=None)`` takes lengths as ``predict_proba`` does)."""
         from .formats.torch import to_torch
         return to_torch(self)
 
     @classmethod
     def from_torch(cls, module, loss=None):
         """A network copied from a ``torch.nn.Sequential`` of ``Linear``, ``BatchNorm1d``/
-        ``LayerNorm`` and activation modules (see :mod:`fastbp.formats.torch`)."""
+        ``LayerNorm`` and activation modules, after leading ``RNN``/``GRU``/``LSTM`` modules or
+        ``RecurrentBlock``s (see :mod:`fastbp.formats.torch`)."""
         from .formats.torch import from_torch
         return from_torch(module, loss=loss)
 

@@ -11,6 +11,14 @@ with elementary nodes, since onnxruntime has no double ``Elu``/``Softplus`` kern
 ``x * Sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3))``, fastbp's own formula, at every opset).  A
 layer kind or activation without an entry is a ``ValueError`` naming it.
 
+Recurrent rows are ONNX ``RNN``/``GRU`` (``linear_before_reset=1``)/``LSTM`` nodes (torch's gate
+blocks reordered to ONNX's: :data:`GATE_ORDER`) on the input transposed to (steps, N,
+features); a many-to-one layer outputs ``Y_h`` as (N, directions*units), a sequence output
+``Y`` as (N, steps, directions*units), and dense rows after it are per-step ``MatMul`` +
+``Add``.  ``lengths=True`` adds the int32 input ``lengths`` (``sequence_lens``); per-step
+outputs are then zero past each length.  onnxruntime (1.32) runs these operators in float
+only.
+
 The graph computes in the network's dtype: float32 networks give float graphs, float64
 networks double graphs.  ``Network.to_onnx``: input ``X`` (N, n_inputs), output ``Y`` =
 ``predict_proba``.  Estimators, as skl2onnx's converters of scikit-learn's MLP (without
