@@ -380,10 +380,16 @@ class Network:
             return predict_into_buffered(X, self._params, self._buffers, self._spec, out)
         return predict_into(X, self._params, self._spec, out)
 
-    def hidden_activations(self, X, layer=-1):
+    def hidden_activations(self, X, layer=-1, lengths=None):
         """The outputs of hidden layer ``layer`` (0-based over the hidden layers; -1, the
         default, is the last) for every row of X, as prediction computes them (running
-        statistics, no dropout): features for another model.  Shape (n_samples, units)."""
+        statistics, no dropout): features for another model.  Shape (n_samples, units).
+
+        Recurrent networks take ``lengths`` as ``predict_proba`` does.  A recurrent hidden
+        layer gives (n_samples, directions * units) -- each sample's last valid step, the
+        reverse direction's final state, as ``predict_proba`` -- or, when it returns
+        sequences, (n_samples, n_steps, directions * units), zeros past each length; a
+        dense layer after a sequence output gives (n_samples, n_steps, units)."""
         n_hidden = len(self._layers) - 1
         if n_hidden == 0:
             raise ValueError("this network has no hidden layer")
@@ -392,13 +398,29 @@ class Network:
         if not -n_hidden <= layer < n_hidden:
             raise ValueError(f"layer must be in {-n_hidden}..{n_hidden - 1} (this network "
                              f"has {n_hidden} hidden layers), got {layer}")
-        return self._first_layers(int(layer) % n_hidden + 1).predict_proba(X)
+        sub = self._first_layers(int(layer) % n_hidden + 1)
+        if not self._recurrent:
+            self._no_lengths(lengths)
+            return sub.predict_proba(X)
+        return sub.predict_proba(X, lengths=lengths)
 
     def _first_layers(self, count):
         """A network of the first ``count`` layers sharing nothing with this one: its
-        parameters and buffers are the prefixes of ours (the layout is row after row)."""
-        sub = Network([self.n_inputs] + list(self._layers[:count]), dtype=self.dtype)
-        sub.params[:] = self._params[:sub.n_params]
+        parameters and buffers are the prefixes of ours (the layout is row after row).  When
+        the last of them is recurrent (it cannot be an output layer) an identity dense layer
+        follows it, whose identity weights and zero biases pass its outputs through exactly
+        (x * 1 plus exact zeros)."""
+        layers = list(self._layers[:count])
+        through = isinstance(layers[-1], Recurrent)
+        if through:
+            width = layers[-1].width
+            layers.append(Dense(width, activation="identity"))
+        sub = Network([self.n_inputs] + layers, dtype=self.dtype)
+        n = sub.n_params - (width * width + width if through else 0)
+        sub.params[:n] = self._params[:n]
+        if through:
+            sub.layers[-1].weight[:] = np.eye(width, dtype=self.dtype)
+            sub.layers[-1].bias[:] = 0
         sub.buffers[:] = self._buffers[:sub.buffers.size]
         return sub
 
@@ -603,23 +625,27 @@ class Network:
         return save_network(self, path)
 
     # --- other formats (fastbp.formats; each imports its library only when called) ---------
-    def to_onnx(self, path=None, opset=None):
+    def to_onnx(self, path=None, opset=None, lengths=False):
         """An ONNX model (``onnx.ModelProto``) computing ``predict_proba`` (output ``Y``,
         input ``X``; float32 graph for a float32 network, double for float64), written to
-        ``path`` when given.  Batch norms are folded.  Needs ``pip install fastbp[onnx]``."""
+        ``path`` when given.  Batch norms are folded.  Recurrent networks: ``lengths=True``
+        adds an int32 input ``lengths`` (see :mod:`fastbp.formats.onnx`).  Needs
+        ``pip install fastbp[onnx]``."""
         from .formats.onnx import network_to_onnx
-        return network_to_onnx(self, path, opset=opset)
+        return network_to_onnx(self, path, opset=opset, lengths=lengths)
 
     def to_torch(self):
         """A ``torch.nn.Sequential`` (eval mode) with the same function (needs PyTorch; see
-        :mod:`fastbp.formats.torch`)."""
+        :mod:`fastbp.formats.torch`; recurrent networks: a ``RecurrentSequential`` whose
+        ``forward(x, lengths=None)`` takes lengths as ``predict_proba`` does)."""
         from .formats.torch import to_torch
         return to_torch(self)
 
     @classmethod
     def from_torch(cls, module, loss=None):
         """A network copied from a ``torch.nn.Sequential`` of ``Linear``, ``BatchNorm1d``/
-        ``LayerNorm`` and activation modules (see :mod:`fastbp.formats.torch`)."""
+        ``LayerNorm`` and activation modules, after leading ``RNN``/``GRU``/``LSTM`` modules or
+        ``RecurrentBlock``s (see :mod:`fastbp.formats.torch`)."""
         from .formats.torch import from_torch
         return from_torch(module, loss=loss)
 

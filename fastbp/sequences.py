@@ -44,6 +44,11 @@ def pack_inputs(X, n_features, dtype, lengths=None, name="X", lengths_name="leng
                 allow_empty=False):
     """(packed (n, 1 + steps*features) array, lengths, steps) of sequence inputs X
     (n, steps, features); NaN/inf is an error only at valid steps."""
+    from .sparse import SparseRows, is_sparse
+    if isinstance(X, SparseRows) or is_sparse(X):
+        raise TypeError(f"{name} is a sparse matrix: sparse input is supported for dense "
+                        f"networks only; a recurrent network takes a dense (n_samples, "
+                        f"n_steps, n_features) array")
     arr = _as_numeric_array(X, name)
     if arr.ndim != 3:
         raise ValueError(f"{name} must be a 3-D array (n_samples, n_steps, n_features) for a "

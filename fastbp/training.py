@@ -584,7 +584,10 @@ class _Trainer:
                     self.alpha, self.clip, self.counter, self.rows, self.shuffle, self.rng,
                     self.order, first, min(first + per_call, n_batches), ws.ybuf, ws.wbuf,
                     ws.acts, ws.pre, ws.stats, ws.tmp, self.rates, ws.masks, self.mode)
-            elif self.steps is not None:
+                if not np.isfinite(total):
+                    return np.nan
+                continue
+            if self.steps is not None:
                 total += seq_train_epoch(
                     self.X, self.Y, self.sw, net.params, net.buffers, self.grad, opt.state,
                     net.layout.spec, net.loss_code, opt.code, hyper, self.alpha, self.clip,

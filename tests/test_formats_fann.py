@@ -168,6 +168,12 @@ def test_relu_is_written_only_for_fann_master(tmp_path):
      "layer kind 'layer_norm' cannot be expressed"),
     (lambda: fastbp.Network([3, Dense(4, normalization="batch"), 2], output="identity"),
      "layer kind 'batch_norm' cannot be expressed"),
+    (lambda: fastbp.Network([3, fastbp.GRU(4), 2], output="identity"),
+     r"layer kind 'gru' cannot be expressed in this format; supported: \['dense'\]"),
+    (lambda: fastbp.Network([3, fastbp.LSTM(4, return_sequences=True), 2], output="identity"),
+     "layer kind 'lstm' cannot be expressed"),
+    (lambda: fastbp.Network([3, fastbp.RNN(4), 2], output="identity"),
+     "layer kind 'rnn' cannot be expressed"),
 ])
 def test_networks_fann_cannot_express_are_errors(tmp_path, make, message):
     with pytest.raises(ValueError, match=message):

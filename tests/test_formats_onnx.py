@@ -171,3 +171,95 @@ def test_unfitted_estimator_is_an_error():
     from fastbp.sklearn import MLPClassifier
     with pytest.raises(NotFittedError):
         MLPClassifier().to_onnx()
+
+
+# --- recurrent layers -----------------------------------------------------------------------
+CELLS = {"gru": lambda **kw: fastbp.GRU(4, **kw), "lstm": lambda **kw: fastbp.LSTM(4, **kw),
+         "rnn_tanh": lambda **kw: fastbp.RNN(4, **kw),
+         "rnn_relu": lambda **kw: fastbp.RNN(4, activation="relu", **kw)}
+SHAPES = {  # many-to-one; stacked bidirectional; sequence output through per-step dense layers
+    "last": lambda c: [3, c(), 2],
+    "stacked_bidirectional": lambda c: [3, c(return_sequences=True, bidirectional=True),
+                                        c(bidirectional=True), 2],
+    "sequences": lambda c: [3, c(return_sequences=True, bidirectional=True),
+                            Dense(5, activation="tanh", normalization="layer"), 3],
+}
+
+
+def _recurrent_net(cell, shape, dtype):
+    output = "identity" if shape == "last" else "softmax"
+    net = fastbp.Network(SHAPES[shape](CELLS[cell]), output=output, dtype=dtype, seed=0)
+    net.params[:] = np.random.default_rng(1).normal(scale=0.6, size=net.n_params)
+    return net
+
+
+def _run(model, X, lengths=None):
+    feed = {"X": X}
+    if lengths is not None:
+        feed["lengths"] = lengths.astype(np.int32)
+    return _session(model).run(None, feed)[0]
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_recurrent_network(cell, shape):
+    net = _recurrent_net(cell, shape, np.float32)
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(7, 6, 3)).astype(np.float32)
+    lengths = np.array([6, 1, 3, 5, 6, 2, 4])
+    X[np.arange(6)[None, :] >= lengths[:, None]] = np.nan  # padding is never read
+    op = {"gru": "GRU", "lstm": "LSTM"}.get(cell, "RNN")
+    for L in (lengths, None):
+        model = net.to_onnx(lengths=L is not None)
+        assert _ops(model).count(op) == (1 if shape == "last" else 2 if "stacked" in shape
+                                         else 1)
+        assert [i.name for i in model.graph.input] == (["X", "lengths"] if L is not None
+                                                       else ["X"])
+        Xi = X if L is not None else np.nan_to_num(X)
+        got = _run(model, Xi, L)
+        want = net.predict_proba(Xi, lengths=L)
+        assert got.shape == want.shape == ((7, 6, 3) if shape == "sequences" else (7, 2))
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-5)
+        if shape == "sequences" and L is not None:  # zeros past each length, as fastbp's
+            assert np.all(got[np.arange(6)[None, :] >= lengths[:, None]] == 0)
+
+
+def test_recurrent_gates_in_onnx_order():
+    """The ONNX weights are torch's gate blocks reordered (GRU r,z,n -> z,r,h; LSTM i,f,g,o
+    -> i,o,f,c), and the attributes say linear_before_reset for the GRU."""
+    for cell, order in (("gru", [1, 0, 2]), ("lstm", [0, 3, 1, 2])):
+        net = _recurrent_net(cell, "last", np.float32)
+        model = net.to_onnx()
+        node = next(n for n in model.graph.node if n.op_type in ("GRU", "LSTM"))
+        inits = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
+        W = inits[node.input[1]][0]
+        w = net.layers[0].weight_ih
+        np.testing.assert_array_equal(W, np.concatenate([w[4 * k:4 * k + 4] for k in order]))
+        attrs = {a.name: a for a in node.attribute}
+        assert attrs["hidden_size"].i == 4
+        if cell == "gru":
+            assert attrs["linear_before_reset"].i == 1
+
+
+def test_recurrent_double_graph_is_valid_onnx():
+    """A float64 recurrent network gives a double graph: valid ONNX (the operators allow
+    double); onnxruntime 1.32 runs RNN, GRU and LSTM in float only, so it is run only where
+    onnxruntime can."""
+    net = _recurrent_net("gru", "stacked_bidirectional", np.float64)
+    model = net.to_onnx(lengths=True)
+    onnx.checker.check_model(model, full_check=True)
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    X = np.random.default_rng(2).normal(size=(4, 5, 3))
+    L = np.array([5, 2, 1, 4])
+    try:
+        got = _run(model, X, L)
+    except Exception as e:  # onnxruntime's missing double kernels
+        pytest.skip(f"onnxruntime cannot run double recurrent operators: {e}")
+    np.testing.assert_allclose(got, net.predict_proba(X, lengths=L), rtol=0, atol=1e-12)
+
+
+def test_lengths_input_needs_a_recurrent_network():
+    with pytest.raises(ValueError, match="lengths is only for networks with recurrent"):
+        fastbp.Network([3, 4, 2], seed=0).to_onnx(lengths=True)
+    with pytest.raises(TypeError, match="lengths must be True or False"):
+        _recurrent_net("gru", "last", np.float32).to_onnx(lengths=np.array([1]))

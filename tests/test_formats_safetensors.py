@@ -174,3 +174,46 @@ def test_import_fastbp_imports_no_format_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def _recurrent_net(dtype):
+    net = fastbp.Network([3, fastbp.LSTM(4, return_sequences=True, bidirectional=True),
+                          fastbp.GRU(3), Dense(5, activation="tanh"), 2],
+                         output="softmax", dtype=dtype, seed=0)
+    net.params[:] = np.random.default_rng(0).normal(scale=0.6, size=net.n_params)
+    return net
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_recurrent_round_trip_is_bit_identical(tmp_path, dtype):
+    net = _recurrent_net(dtype)
+    path = net.save_safetensors(tmp_path / "r.safetensors")
+    back = fastbp.load_safetensors(path)
+    assert back.layout == net.layout and repr(back) == repr(net)
+    assert back.params.tobytes() == net.params.tobytes()
+    X = np.random.default_rng(1).normal(size=(4, 5, 3)).astype(dtype)
+    L = np.array([5, 1, 3, 2])
+    np.testing.assert_array_equal(back.predict_proba(X, lengths=L),
+                                  net.predict_proba(X, lengths=L))
+
+
+def test_recurrent_keys_are_to_torchs(tmp_path):
+    net = _recurrent_net(np.float64)
+    tensors = safetensors_numpy.load_file(net.save_safetensors(tmp_path / "r.safetensors"))
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    assert sorted(tensors) == sorted(
+        [f"0.rnn.{n}_l0{s}" for n in names for s in ("", "_reverse")]
+        + [f"1.rnn.{n}_l0" for n in names] + ["2.weight", "2.bias", "4.weight", "4.bias"])
+    np.testing.assert_array_equal(tensors["0.rnn.weight_hh_l0_reverse"],
+                                  net.layers[0].weight_hh_reverse)
+    np.testing.assert_array_equal(tensors["1.rnn.bias_ih_l0"], net.layers[1].bias_ih)
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed")
+    from safetensors.torch import load_file
+    seq = net.to_torch()
+    for p in seq.parameters():
+        torch.nn.init.zeros_(p)
+    seq.load_state_dict(load_file(tmp_path / "r.safetensors"))
+    X = np.random.default_rng(1).normal(size=(4, 5, 3))
+    with torch.no_grad():
+        np.testing.assert_allclose(seq(torch.from_numpy(X)).numpy(), net.predict_proba(X),
+                                   rtol=0, atol=1e-6)

@@ -7,12 +7,17 @@ and later other layer kinds.  :func:`rows` gives, for each row, its layer-kind n
 into ``net.params``/``net.buffers``: exporters read them, importers write them.
 
 The per-kind table :data:`TENSORS` says which tensors a kind has; a new layer kind adds a
-line there and one in each format's table: :data:`fastbp.formats.onnx.ROW_OPS` (a recurrent
-kind would map to ONNX's ``RNN``, ``GRU`` with ``linear_before_reset=1``, or ``LSTM``),
-:data:`fastbp.formats.torch.ROW_MODULES` (``nn.RNN``/``GRU``/``LSTM``, whose ``weight_ih_l0``
-... tensors are then loaded by name) and the module reading of
-:func:`fastbp.formats.torch.from_torch`.  Until then such a kind is an error naming it in
-every format (FANN's ``.net`` has dense layers only).
+line there and one in each format's table: :data:`fastbp.formats.onnx.ROW_OPS`,
+:data:`fastbp.formats.torch.ROW_MODULES` and the module reading of
+:func:`fastbp.formats.torch.from_torch`.  A kind without an entry is an error naming it in
+that format (FANN's ``.net`` has dense layers only).
+
+A recurrent row (``rnn``, ``gru``, ``lstm``) carries its layer object in ``cell`` (units,
+cell activation, ``return_sequences``, ``bidirectional``) and its tensors under the names
+they have in the :class:`fastbp.formats.torch.RecurrentBlock` that holds the torch module:
+``rnn.weight_ih_l0``, ``rnn.weight_hh_l0``, ``rnn.bias_ih_l0``, ``rnn.bias_hh_l0`` and,
+bidirectional, the same with ``_reverse`` -- views of the layer's ``weight_ih`` ... in
+PyTorch's gate order and shapes.
 """
 from collections import namedtuple
 
@@ -23,8 +28,13 @@ from ..registry import ACTIVATIONS, LAYER_KINDS
 
 #: one row of the layer table: ``kind`` (layer-kind name), ``n_in``, ``n_out``,
 #: ``activation`` (name), ``tensors`` (dict name -> view), ``eps``, ``momentum`` (floats,
-#: normalization rows), ``layer`` (index of the user layer the row belongs to)
-Row = namedtuple("Row", "kind n_in n_out activation tensors eps momentum layer")
+#: normalization rows), ``layer`` (index of the user layer the row belongs to), ``cell``
+#: (the layer object of a recurrent row, else None)
+Row = namedtuple("Row", "kind n_in n_out activation tensors eps momentum layer cell",
+                 defaults=(None,))
+
+#: prefix of a recurrent row's tensor names: the torch module inside its RecurrentBlock
+RECURRENT_MODULE = "rnn"
 
 
 def _dense(net, r):
@@ -44,8 +54,18 @@ def _norm(net, r):
     return t
 
 
+def _recurrent(net, r):
+    layer = net.layers[net.layout.layer_rows.index((r,))]
+    out = {}
+    for suffix in ("", "_reverse")[:layer.directions]:
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            out[f"{RECURRENT_MODULE}.{name}_l0{suffix}"] = getattr(layer, name + suffix)
+    return out
+
+
 #: layer kind -> the row's tensors (views), under PyTorch's state_dict names
-TENSORS = {"dense": _dense, "batch_norm": _norm, "layer_norm": _norm}
+TENSORS = {"dense": _dense, "batch_norm": _norm, "layer_norm": _norm, "rnn": _recurrent,
+           "gru": _recurrent, "lstm": _recurrent}
 
 
 def _bits_to_float(bits):
@@ -65,7 +85,8 @@ def rows(net):
             out.append(Row(kind, lay.n_in(r), lay.n_out(r),
                            ACTIVATIONS.name_of(int(spec[codes.ACT])), TENSORS[kind](net, r),
                            _bits_to_float(spec[codes.EPS]), _bits_to_float(spec[codes.MOMENTUM]),
-                           i))
+                           i, net._layers[i] if LAYER_KINDS.by_code(lay.kind(r)).recurrent
+                           else None))
     return out
 
 

@@ -11,6 +11,14 @@ with elementary nodes, since onnxruntime has no double ``Elu``/``Softplus`` kern
 ``x * Sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3))``, fastbp's own formula, at every opset).  A
 layer kind or activation without an entry is a ``ValueError`` naming it.
 
+Recurrent rows are ONNX ``RNN``/``GRU`` (``linear_before_reset=1``)/``LSTM`` nodes (torch's gate
+blocks reordered to ONNX's: :data:`GATE_ORDER`) on the input transposed to (steps, N,
+features); a many-to-one layer outputs ``Y_h`` as (N, directions*units), a sequence output
+``Y`` as (N, steps, directions*units), and dense rows after it are per-step ``MatMul`` +
+``Add``.  ``lengths=True`` adds the int32 input ``lengths`` (``sequence_lens``); per-step
+outputs are then zero past each length.  onnxruntime (1.32) runs these operators in float
+only.
+
 The graph computes in the network's dtype: float32 networks give float graphs, float64
 networks double graphs.  ``Network.to_onnx``: input ``X`` (N, n_inputs), output ``Y`` =
 ``predict_proba``.  Estimators, as skl2onnx's converters of scikit-learn's MLP (without
@@ -65,6 +73,16 @@ class _Graph:
                                            domain=domain, **attrs))
         return out
 
+    def node_outputs(self, op, inputs, wanted, **attrs):
+        """A node with several outputs, of which those whose ``wanted`` flag is set get
+        names (the others are left out: ``""``); returns the names."""
+        outs = [self.name(f"{op.lower()}_{k}") if w else "" for k, w in enumerate(wanted)]
+        while outs and not outs[-1]:
+            outs.pop()
+        self.nodes.append(helper.make_node(op, list(inputs), outs, name=self.name(f"n_{op}"),
+                                           **attrs))
+        return outs
+
 
 class _Skl2onnxGraph(_Graph):
     """The same interface on skl2onnx's scope and container (inside a pipeline)."""
@@ -111,8 +129,80 @@ def _layer_norm(g, row, x):
     return g.node("LayerNormalization", [x, s, b], axis=-1, epsilon=row.eps)
 
 
-#: layer kind -> node builder (batch norm is folded into the dense row before it)
-ROW_OPS = {"dense": _gemm, "layer_norm": _layer_norm}
+def _per_step_gemm(g, row, x):
+    """A dense row applied to every step of (N, steps, n_in): MatMul by the transposed block
+    (Gemm is 2-D only), then Add."""
+    w = g.const("weight_t", np.ascontiguousarray(row.tensors["weight"].T, dtype=g.dtype))
+    b = g.const("bias", np.ascontiguousarray(row.tensors["bias"], dtype=g.dtype))
+    return g.node("Add", [g.node("MatMul", [x, w]), b])
+
+
+#: torch's gate blocks in ONNX's order: GRU r, z, n -> z, r, h; LSTM i, f, g, o -> i, o, f, c
+GATE_ORDER = {"rnn": [0], "gru": [1, 0, 2], "lstm": [0, 3, 1, 2]}
+#: recurrent layer kind -> ONNX operator
+RECURRENT_OPS = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
+
+
+def _onnx_blocks(row, name, suffixes):
+    """The row's torch tensor ``name`` per direction, gate blocks in ONNX's order, stacked
+    as (directions, ...)."""
+    order = GATE_ORDER[row.kind]
+    H = row.cell.units
+    out = []
+    for suffix in suffixes:
+        t = np.asarray(row.tensors[f"rnn.{name}_l0{suffix}"])
+        out.append(np.concatenate([t[k * H:(k + 1) * H] for k in order]))
+    return np.stack(out)
+
+
+def _recurrent(g, row, x, lengths, last):
+    """An ONNX ``RNN``/``GRU``/``LSTM`` node on seq-major ``x`` (steps, N, n_in).  Returns
+    (output, layout): seq-major (steps, N, width) when the next row is recurrent, else
+    batch-first (N, steps, width) for a sequence output or (N, width) for the final states
+    ``Y_h`` (each direction's, forward then reverse: PyTorch's ``h_n``)."""
+    cell = row.cell
+    suffixes = ("", "_reverse")[:cell.directions]
+    W = _onnx_blocks(row, "weight_ih", suffixes).astype(g.dtype)
+    R = _onnx_blocks(row, "weight_hh", suffixes).astype(g.dtype)
+    B = np.concatenate([_onnx_blocks(row, "bias_ih", suffixes),
+                        _onnx_blocks(row, "bias_hh", suffixes)], axis=1).astype(g.dtype)
+    inputs = [x, g.const("W", W), g.const("R", R), g.const("B", B)]
+    if lengths is not None:
+        inputs.append(lengths)
+    attrs = {"hidden_size": cell.units,
+             "direction": "bidirectional" if cell.bidirectional else "forward"}
+    if row.kind == "rnn":
+        attrs["activations"] = [cell.activation.capitalize()] * cell.directions
+    if row.kind == "gru":
+        attrs["linear_before_reset"] = 1
+    seq = cell.return_sequences
+    y, *yh = g.node_outputs(RECURRENT_OPS[row.kind], inputs, [seq, not seq], **attrs)
+    if not seq:  # Y_h (dirs, N, H) -> (N, dirs*H)
+        h = g.node("Transpose", [yh[0]], perm=[1, 0, 2])
+        return g.node("Reshape", [h, g.const("shape", np.array([0, -1], dtype=np.int64))])
+    # Y (steps, dirs, N, H) -> (steps, N, dirs*H) for a next recurrent row, else (N, steps, ..)
+    y = g.node("Transpose", [y], perm=[2, 0, 1, 3] if last else [0, 2, 1, 3])
+    return g.node("Reshape", [y, g.const("shape", np.array([0, 0, -1], dtype=np.int64))])
+
+
+def _mask_steps(g, y, lengths):
+    """Zero the per-step outputs ``y`` (N, steps, n_out) past each sample's length, as
+    fastbp's do."""
+    steps = g.node("Gather", [g.node("Shape", [y]), g.const("axis1", np.array(1, np.int64))],
+                   axis=0)
+    t = g.node("Range", [g.const("zero_i", np.array(0, np.int64)), steps,
+                         g.const("one_i", np.array(1, np.int64))])
+    lens = g.node("Unsqueeze", [g.node("Cast", [lengths], to=TensorProto.INT64),
+                                g.const("axes", np.array([1], np.int64))])
+    valid = g.node("Unsqueeze", [g.node("Less", [t, lens]),
+                                 g.const("axes", np.array([2], np.int64))])
+    return g.node("Where", [valid, y, g.scalar("zero", 0.0)])
+
+
+#: layer kind -> node builder (batch norm is folded into the dense row before it); recurrent
+#: kinds are :func:`_recurrent` nodes (see :data:`RECURRENT_OPS`)
+ROW_OPS = {"dense": _gemm, "layer_norm": _layer_norm, "rnn": _recurrent, "gru": _recurrent,
+           "lstm": _recurrent}
 
 
 def _silu(g, x):
@@ -168,16 +258,29 @@ ACTIVATION_OPS = {
 }
 
 
-def _network_nodes(g, net, x):
-    """Nodes computing ``net.predict_proba`` from ``x`` (of the network's dtype)."""
+def _network_nodes(g, net, x, lengths=None):
+    """Nodes computing ``net.predict_proba`` from ``x`` (of the network's dtype; for a
+    recurrent network (N, steps, n_inputs), with the int32 (N,) ``lengths`` when given)."""
     if net.layout.has_batch_norm:
         net = net.folded()
-    for row in rows(net):
+    table = rows(net)
+    per_step = False
+    if net.layout.recurrent:  # ONNX's recurrent operators read (steps, N, features)
+        x = g.node("Transpose", [x], perm=[1, 0, 2])
+    for k, row in enumerate(table):
         if row.kind not in ROW_OPS:
             raise unsupported(row.kind, "layer kind", ROW_OPS)
         if row.activation not in ACTIVATION_OPS:
             raise unsupported(row.activation, "activation", ACTIVATION_OPS)
-        x = ACTIVATION_OPS[row.activation](g, ROW_OPS[row.kind](g, row, x))
+        if row.cell is not None:
+            last = k + 1 == len(table) or table[k + 1].cell is None
+            x = _recurrent(g, row, x, lengths, last)
+            per_step = row.cell.return_sequences
+            continue
+        op = _per_step_gemm if per_step and row.kind == "dense" else ROW_OPS[row.kind]
+        x = ACTIVATION_OPS[row.activation](g, op(g, row, x))
+    if per_step and lengths is not None:
+        x = _mask_steps(g, x, lengths)
     return x
 
 
@@ -206,16 +309,27 @@ def _opset(opset):
     return opset
 
 
-def network_to_onnx(net, path=None, opset=None):
+def network_to_onnx(net, path=None, opset=None, lengths=False):
     """The ONNX model of ``net.predict_proba`` (input ``X``, output ``Y``), saved to ``path``
-    (atomically) when given."""
+    (atomically) when given.  Recurrent networks: ``X`` is (N, steps, n_inputs); with
+    ``lengths=True`` the graph has a second input, ``lengths`` (int32, (N,)), ONNX's
+    ``sequence_lens``; without it every sequence is full."""
     opset = _opset(opset)
+    if not isinstance(lengths, (bool, np.bool_)):
+        raise TypeError(f"lengths must be True or False, got {lengths!r}")
+    if lengths and not net.layout.recurrent:
+        raise ValueError("lengths is only for networks with recurrent layers")
     g = _Graph(net.dtype, opset)
-    y = _network_nodes(g, net, "X")
+    y = _network_nodes(g, net, "X", "lengths" if lengths else None)
     g.node("Identity", [y], out="Y")
     elem = _PROTO[net.dtype]
-    model = _model(g, [helper.make_tensor_value_info("X", elem, ["N", net.n_inputs])],
-                   [helper.make_tensor_value_info("Y", elem, ["N", net.n_outputs])], opset)
+    steps = ["T"] if net.layout.recurrent else []
+    out_steps = ["T"] if net.sequence_output else []
+    inputs = [helper.make_tensor_value_info("X", elem, ["N"] + steps + [net.n_inputs])]
+    if lengths:
+        inputs.append(helper.make_tensor_value_info("lengths", TensorProto.INT32, ["N"]))
+    model = _model(g, inputs, [helper.make_tensor_value_info(
+        "Y", elem, ["N"] + out_steps + [net.n_outputs])], opset)
     return _save(model, path)
 
 
