@@ -618,8 +618,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif type_of_target(y) == "multilabel-indicator" != self._label_binarizer.y_type_:
             raise ValueError("y is multi-label, but the model was fitted on another kind of "
                              "target")
-        if not first and self.warm_start and not incremental \
+        if not first and self.warm_start \
                 and self._label_binarizer.y_type_ != "multilabel-indicator":
+            # scikit-learn's rule, for fit and partial_fit alike
             classes = unique_labels(y)
             if set(classes) != set(self.classes_):  # scikit-learn's rule and message
                 raise ValueError(f"warm_start can only be used where `y` has the same classes "
@@ -637,7 +638,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.transform(y)
 
     @available_if(_BaseMLP._check_solver)
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over (X, y).  ``classes`` (all labels that will ever appear) is required
         on the first call."""
         if not hasattr(self, "network_"):

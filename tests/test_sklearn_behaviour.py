@@ -306,3 +306,22 @@ def test_hidden_activations_are_the_hidden_layers_outputs():
                                net.folded().hidden_activations(X, 1), rtol=1e-10, atol=1e-12)
     with pytest.raises(ValueError, match="no hidden layer"):
         fastbp.Network([5, 3]).hidden_activations(X)
+
+
+def test_partial_fit_signature_and_warm_start_class_rule_are_scikit_learns():
+    # scikit-learn >= 1.7: partial_fit(X, y, sample_weight=None, classes=None)
+    import inspect
+    for ours, theirs in ((MLPClassifier, SkClassifier), (MLPRegressor, SkRegressor)):
+        assert (list(inspect.signature(ours.partial_fit).parameters)
+                == list(inspect.signature(theirs.partial_fit).parameters))
+    # with warm_start=True, a later partial_fit call must see every class, as in scikit-learn
+    X, y = _data()
+    keep = y != 2
+    for Est in (MLPClassifier, SkClassifier):
+        clf = Est(hidden_layer_sizes=(4,), warm_start=True, random_state=0)
+        _quiet(clf.partial_fit, X, y, classes=[0, 1, 2])
+        with pytest.raises(ValueError, match="warm_start can only be used"):
+            _quiet(clf.partial_fit, X[keep], y[keep])
+        clf = Est(hidden_layer_sizes=(4,), random_state=0)  # without warm_start: a subset is fine
+        _quiet(clf.partial_fit, X, y, classes=[0, 1, 2])
+        _quiet(clf.partial_fit, X[keep], y[keep])
