@@ -7,7 +7,8 @@ cache step, so that no user process or fresh joblib worker ever waits for it.
 
 It drives the public API on tiny networks, so the kernels are compiled for exactly the
 argument types that ``fit``, ``predict``, ``evaluate`` and ``gradient`` pass (one set per
-dtype), with every layer kind and, for each optimizer asked for, its update rule.
+dtype), with every layer kind (dense, batch and layer norm, and the recurrent kinds with
+variable lengths), sparse (CSR) input and, for each optimizer asked for, its update rule.
 """
 import time
 
@@ -67,8 +68,11 @@ def warmup(dtypes=DTYPES, optimizers=None, verbose=False):
     :class:`fastbp.errors.KernelCacheWarning`), ``compiled`` and ``loaded`` (the number of
     kernel specializations compiled now and loaded from the cache)."""
     from ._config import JIT
-    from .layers import Dense
+    import scipy.sparse
+
+    from .layers import GRU, LSTM, RNN, Dense
     from .network import Network
+    from .registry import OPTIMIZERS
 
     if isinstance(dtypes, (str, type, np.dtype)):
         dtypes = [dtypes]
@@ -79,6 +83,8 @@ def warmup(dtypes=DTYPES, optimizers=None, verbose=False):
     X = rng.random((8, 3))
     y = np.array([0, 1, 2, 0, 1, 2, 0, 1])
     Y = rng.random((8, 2))
+    S = rng.random((8, 3, 3))  # 8 sequences of 3 steps of 3 features
+    lengths = np.array([3, 2, 1, 3, 2, 1, 3, 3])
     for dtype in dtypes:
         Xd = X.astype(dtype)
         for opt in names:
@@ -93,7 +99,19 @@ def warmup(dtypes=DTYPES, optimizers=None, verbose=False):
             net = Network([3, Dense(4, activation="relu", normalization="batch"),
                            Dense(4, activation="gelu", normalization="layer"), 2],
                           output="identity", dtype=dtype, seed=0)
-            net.fit(Xd, Y, epochs=1, batch_size=4, optimizer=opt, seed=0, dropout=0.1)
+            net.fit(Xd, Y, epochs=1, batch_size=4, optimizer=opt, seed=0,
+                    dropout=0.0 if OPTIMIZERS.get(opt).full_batch else 0.1)
+            # sparse (CSR) input: the sparse first-layer kernels
+            net = Network([3, 4, 3], output="softmax", dtype=dtype, seed=0)
+            net.fit(scipy.sparse.csr_matrix(Xd), y, epochs=1, batch_size=4, optimizer=opt,
+                    seed=0)
+            # recurrent layers (every cell runs in the same sequence kernels), with lengths
+            net = Network([3, GRU(4, return_sequences=True),
+                           LSTM(3, bidirectional=True, return_sequences=True), RNN(2), 3],
+                          output="softmax", dtype=dtype, seed=0)
+            net.fit(S.astype(dtype), y, epochs=1, batch_size=4, optimizer=opt, seed=0,
+                    lengths=lengths, validation_data=(S[:4].astype(dtype), y[:4],
+                                                      None, lengths[:4]))
         net = Network([3, 4, 3], hidden_activation="tanh", output="softmax", dtype=dtype,
                       seed=0)
         net.fit(Xd, y, epochs=1, batch_size=1, seed=0)
@@ -102,6 +120,19 @@ def warmup(dtypes=DTYPES, optimizers=None, verbose=False):
             n.predict_proba(Xd[:1])
             n.evaluate(Xd, y)
             n.gradient(Xd, y)
+        sparse = scipy.sparse.csr_matrix(Xd)
+        net = Network([3, 4, 3], output="softmax", dtype=dtype, seed=0)
+        net.predict(sparse)
+        net.evaluate(sparse, y)
+        net.gradient(sparse, y)
+        net = Network([3, GRU(4), 3], output="softmax", dtype=dtype, seed=0)
+        Sd = S.astype(dtype)
+        net.fit(Sd, y, epochs=1, batch_size=1, seed=0)
+        net.predict(Sd)
+        net.predict_proba(Sd[:1])
+        net.predict(Sd, lengths=lengths)
+        net.evaluate(Sd, y, lengths=lengths)
+        net.gradient(Sd, y, lengths=lengths)
     stats = kernel_statistics()
     return {"seconds": time.perf_counter() - t0, "cached": bool(JIT["cache"]),
             "compiled": sum(m for _, m in stats.values()),

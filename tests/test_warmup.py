@@ -34,6 +34,15 @@ FIT = textwrap.dedent("""
     bn = fastbp.Network([16, Dense(8, normalization="batch"), 4], dtype=np.float32, seed=0)
     bn.fit(X, y, epochs=1, batch_size=16, optimizer="adam", seed=0)
     bn.predict(X)
+    import scipy.sparse
+    sp = fastbp.Network([16, 8, 4], dtype=np.float32, seed=0)
+    sp.fit(scipy.sparse.csr_matrix(X), y, epochs=1, batch_size=16, optimizer="adam", seed=0)
+    sp.predict(scipy.sparse.csr_matrix(X))
+    S = rng.random((40, 5, 2)).astype(np.float32)
+    lengths = rng.integers(1, 6, 40)
+    rnn = fastbp.Network([2, fastbp.LSTM(6, bidirectional=True), 4], dtype=np.float32, seed=0)
+    rnn.fit(S, y[:40], epochs=1, batch_size=8, optimizer="adam", lengths=lengths, seed=0)
+    rnn.predict(S, lengths=lengths); rnn.predict_proba(S[:1])
     after_fit = kernel_statistics()
     # a kernel warmup does not cover (the public kernels for the user's own code): proves that
     # the statistics see a compilation
@@ -56,6 +65,8 @@ def test_a_fresh_process_fits_with_no_compilation_after_warmup(tmp_path):
     for kernel in ("train_epoch", "predict_into", "predict_into_buffered", "evaluate",
                    "gradient_sums"):
         assert after_fit[f"fastbp.kernels.epoch.{kernel}"][0] >= 1, after_fit
+    assert after_fit["fastbp.kernels.sequence.train_epoch"][0] >= 1, after_fit
+    assert after_fit["fastbp.kernels.sparse.train_epoch"][0] >= 1, after_fit
     later = stats["after_public"]
     assert any(v[1] > 0 for v in later.values()), later
 
@@ -73,3 +84,16 @@ def test_the_command_line_rejects_unknown_names():
                          capture_output=True, text=True)
     assert out.returncode == 2
     assert "unknown optimizer 'adma'" in out.stderr
+
+
+def test_warmup_command_with_defaults_covers_every_optimizer_and_dtype():
+    # the defaults (every registered optimizer, both dtypes) must run through: e.g. dropout
+    # is refused by the full-batch optimizers, so warmup must not ask for it there
+    out = subprocess.run([sys.executable, "-m", "fastbp", "warmup", "--quiet"],
+                         capture_output=True, text=True)
+    assert out.returncode == (0 if _config.JIT["cache"] else 1), out.stderr
+    from fastbp.registry import OPTIMIZERS
+    import fastbp.optimizers  # noqa: F401  (registers them)
+    for name in OPTIMIZERS.names():
+        assert name in out.stdout, out.stdout
+    assert "float32, float64" in out.stdout, out.stdout
