@@ -72,19 +72,29 @@ def mm_nn(A, ao, B, bo, C, co, m, n, k, acc):
                 C[c + U(j)] = zero
         a = U(ao + i * k)
         p = 0
-        while p + 4 <= k:  # four rows of B per pass over the row of C
+        while p + 8 <= k:  # eight rows of B per pass over the row of C
             v0 = A[a + U(p)]
             v1 = A[a + U(p + 1)]
             v2 = A[a + U(p + 2)]
             v3 = A[a + U(p + 3)]
+            v4 = A[a + U(p + 4)]
+            v5 = A[a + U(p + 5)]
+            v6 = A[a + U(p + 6)]
+            v7 = A[a + U(p + 7)]
             b0 = U(bo + p * n)
             b1 = b0 + U(n)
             b2 = b1 + U(n)
             b3 = b2 + U(n)
+            b4 = b3 + U(n)
+            b5 = b4 + U(n)
+            b6 = b5 + U(n)
+            b7 = b6 + U(n)
             for j in range(n):
-                C[c + U(j)] += ((v0 * B[b0 + U(j)] + v1 * B[b1 + U(j)])
-                                + (v2 * B[b2 + U(j)] + v3 * B[b3 + U(j)]))
-            p += 4
+                C[c + U(j)] += (((v0 * B[b0 + U(j)] + v1 * B[b1 + U(j)])
+                                 + (v2 * B[b2 + U(j)] + v3 * B[b3 + U(j)]))
+                                + ((v4 * B[b4 + U(j)] + v5 * B[b5 + U(j)])
+                                   + (v6 * B[b6 + U(j)] + v7 * B[b7 + U(j)])))
+            p += 8
         while p < k:
             v = A[a + U(p)]
             b = U(bo + p * n)
