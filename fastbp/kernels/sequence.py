@@ -63,7 +63,8 @@ def tail_rows(spec, B, T):
 def _layer_size(spec, l, B, T):
     DH = spec[l, N_OUT]
     D = spec[l, DIRS]
-    return 3 * T * B * DH + B * DH + D * direction_size(spec[l, KIND], DH // D, B, T)
+    return 3 * T * B * DH + B * DH + D * direction_size(spec[l, KIND], DH // D, B, T,
+                                                       spec[l, N_IN])
 
 
 @njit(**JIT)
@@ -208,7 +209,7 @@ def forward(params, bufs, spec, s, B, T, acts, pre, stats, mode, activate_output
         n_in = spec[l, N_IN]
         P = n_gates(kind) * H * (n_in + H + 2)
         first_dir = base + 3 * TB * DH + B * DH
-        dsize = direction_size(kind, H, B, T)
+        dsize = direction_size(kind, H, B, T, n_in)
         for d in range(D):
             db = first_dir + d * dsize
             forward_direction(kind, spec[l, CELL_ACT], d == 1, s, xo, n_in, params,
@@ -315,7 +316,7 @@ def backward(params, grad, spec, s, B, T, acts, pre, stats, tmp, mode, dropout, 
         n_in = spec[l, N_IN]
         P = n_gates(kind) * H * (n_in + H + 2)
         first_dir = base + 3 * TB * DH + B * DH
-        dsize = direction_size(kind, H, B, T)
+        dsize = direction_size(kind, H, B, T, n_in)
         below = layer_offset(spec, l - 1, B, T) if l > 0 else 0  # input: XB or OUT below
         dx = below + TB * n_in  # DOUT of the row below
         for d in range(D):
