@@ -60,7 +60,7 @@ def _optimizer_names(optimizers):
     return [OPTIMIZERS.get(o, label="optimizer").name for o in optimizers]
 
 
-def warmup(dtypes=DTYPES, optimizers=None, verbose=False):
+def warmup(dtypes=DTYPES, optimizers=None, recurrent=True, sparse=True, verbose=False):
     """Compile (or load) every kernel that training and prediction use, for each dtype in
     ``dtypes`` and each optimizer in ``optimizers`` (names, default: every registered one),
     and cache them on disk.  Returns a dict: ``seconds``, ``cached`` (whether Numba had a
@@ -101,10 +101,12 @@ def warmup(dtypes=DTYPES, optimizers=None, verbose=False):
                           output="identity", dtype=dtype, seed=0)
             net.fit(Xd, Y, epochs=1, batch_size=4, optimizer=opt, seed=0,
                     dropout=0.0 if OPTIMIZERS.get(opt).full_batch else 0.1)
-            # sparse (CSR) input: the sparse first-layer kernels
-            net = Network([3, 4, 3], output="softmax", dtype=dtype, seed=0)
-            net.fit(scipy.sparse.csr_matrix(Xd), y, epochs=1, batch_size=4, optimizer=opt,
-                    seed=0)
+            if sparse:  # sparse (CSR) input: the sparse first-layer kernels
+                net = Network([3, 4, 3], output="softmax", dtype=dtype, seed=0)
+                net.fit(scipy.sparse.csr_matrix(Xd), y, epochs=1, batch_size=4,
+                        optimizer=opt, seed=0)
+            if not recurrent:
+                continue
             # recurrent layers (every cell runs in the same sequence kernels), with lengths
             net = Network([3, GRU(4, return_sequences=True),
                            LSTM(3, bidirectional=True, return_sequences=True), RNN(2), 3],
@@ -120,11 +122,14 @@ def warmup(dtypes=DTYPES, optimizers=None, verbose=False):
             n.predict_proba(Xd[:1])
             n.evaluate(Xd, y)
             n.gradient(Xd, y)
-        sparse = scipy.sparse.csr_matrix(Xd)
-        net = Network([3, 4, 3], output="softmax", dtype=dtype, seed=0)
-        net.predict(sparse)
-        net.evaluate(sparse, y)
-        net.gradient(sparse, y)
+        if sparse:
+            csr = scipy.sparse.csr_matrix(Xd)
+            net = Network([3, 4, 3], output="softmax", dtype=dtype, seed=0)
+            net.predict(csr)
+            net.evaluate(csr, y)
+            net.gradient(csr, y)
+        if not recurrent:
+            continue
         net = Network([3, GRU(4), 3], output="softmax", dtype=dtype, seed=0)
         Sd = S.astype(dtype)
         net.fit(Sd, y, epochs=1, batch_size=1, seed=0)
@@ -142,7 +147,9 @@ def warmup(dtypes=DTYPES, optimizers=None, verbose=False):
 
 def main(args):
     """``python -m fastbp warmup``."""
-    report = warmup(dtypes=args.dtypes, optimizers=args.optimizers, verbose=not args.quiet)
+    report = warmup(dtypes=args.dtypes, optimizers=args.optimizers,
+                    recurrent=not args.no_recurrent, sparse=not args.no_sparse,
+                    verbose=not args.quiet)
     where = ("cached on disk" if report["cached"] else
              "NOT cached: Numba has no writable cache directory (set NUMBA_CACHE_DIR)")
     print(f"fastbp warmup: {report['compiled']} kernel specializations compiled, "

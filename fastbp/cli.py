@@ -536,6 +536,10 @@ def build_parser():
                    help="comma-separated, default: float32,float64")
     p.add_argument("--optimizers", type=_names(OPTIMIZERS.names(), "optimizer"), default=None,
                    help=f"comma-separated, default: all ({','.join(OPTIMIZERS.names())})")
+    p.add_argument("--no-recurrent", action="store_true",
+                   help="leave out the recurrent layers' kernels")
+    p.add_argument("--no-sparse", action="store_true",
+                   help="leave out the kernels for sparse (CSR) input")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_warmup)
     return parser

@@ -83,6 +83,11 @@ def test_recurrent_network_two_ranks_match_one_rank(tmp_path):
     """BPTT with lengths, per-step labels, dropout (masks keyed by sample and step), sample
     weights, clipping and truncation: two ranks end where one rank does."""
     import mpi_cases as job
+    # compile (and cache) here, once, the sequence kernels that the ranks' steps run, instead
+    # of in both ranks at once on a cold cache: a gradient and an evaluation of the same types
+    net, X, y, lens, val, kw = job.recurrent_case()
+    net.gradient(X, y, lengths=lens, bptt_steps=4)
+    net.evaluate(val[0], val[1], lengths=val[3])
     out = tmp_path / "result.npz"
     result, _ = mpirun("recurrent", out, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
