@@ -155,8 +155,15 @@ def run_concurrently(tasks, serial, n_jobs, stop=None):
             errors[i] = e
             stop.set()
 
-    threads = []
     pooled = [i for i in range(k) if not serial[i]]
+    # Waiting is on an event the workers set, not on Thread.join: on CPython before 3.12 a
+    # KeyboardInterrupt inside join() can mark a still running thread as stopped (the
+    # interrupted wait releases the thread's own state lock), after which join() returns
+    # at once and the caller would see networks still training.
+    finished = threading.Event()
+    lock = threading.Lock()
+    running = [0]
+    threads = []
     try:
         for i in range(k):
             if serial[i]:
@@ -167,27 +174,36 @@ def run_concurrently(tasks, serial, n_jobs, stop=None):
                 run(i)
         else:
             queue = list(reversed(pooled))
-            lock = threading.Lock()
 
             def worker():
-                while True:
+                try:
+                    while True:
+                        with lock:
+                            if not queue:
+                                return
+                            i = queue.pop()
+                        run(i)
+                finally:
                     with lock:
-                        if not queue:
-                            return
-                        i = queue.pop()
-                    run(i)
+                        running[0] -= 1
+                        if running[0] == 0:
+                            finished.set()
 
             threads = [threading.Thread(target=worker, name=f"fastbp-worker-{w}",
                                         daemon=True) for w in range(workers)]
+            running[0] = workers
             for t in threads:
                 t.start()
-            for t in threads:
-                while t.is_alive():
-                    t.join(0.1)
+            while not finished.wait(0.1):
+                pass
     except KeyboardInterrupt:
         stop.set()  # every fit stops at the end of its current epoch
-        for t in threads:
-            t.join()
+        with lock:  # threads the interrupt kept from starting will not count down
+            running[0] -= sum(1 for t in threads if t.ident is None)
+            if running[0] <= 0:
+                finished.set()
+        while not finished.wait(0.1):
+            pass
         raise
     for e in errors:
         if e is not None:
