@@ -823,3 +823,46 @@ def recurrent_numeric_gradient(net, loss, X, Y, lengths=None, h=1e-6, **kw):
 def flat_grads(grads):
     """All tensors of a grads list, concatenated in a fixed order (for one rel_error)."""
     return np.concatenate([g[k].ravel() for g in grads for k in sorted(g)])
+
+
+# --- recurrent test cases shared by the reference's and fastbp's tests ------------------------
+RECURRENT_CELLS = [("rnn", {"activation": "tanh"}), ("rnn", {"activation": "relu"}),
+                   ("gru", {}), ("lstm", {})]
+RECURRENT_CELL_IDS = ["rnn_tanh", "rnn_relu", "gru", "lstm"]
+
+
+def _opts(base, **kw):
+    d = dict(base)
+    d.update(kw)
+    return d
+
+
+def recurrent_topology(name, kind, opts, n_out=3):
+    """Layer descriptions (:func:`recurrent_net`'s format) and the loss of the test case
+    ``name``: one or two recurrent layers (stacked, bidirectional, returning sequences or
+    not) followed by one or two dense layers."""
+    H = 5
+    if name == "single":
+        return [(kind, H, _opts(opts)), ("dense", n_out, "softmax")], "cross_entropy"
+    if name == "stacked":
+        return [(kind, H, _opts(opts, return_sequences=True)), (kind, 4, _opts(opts)),
+                ("dense", 4, "tanh"), ("dense", n_out, "identity")], "squared_error"
+    if name == "bidirectional":
+        return [(kind, H, _opts(opts, bidirectional=True)),
+                ("dense", n_out, "logistic")], "binary_cross_entropy"
+    if name == "stacked_bidirectional":
+        return [(kind, H, _opts(opts, bidirectional=True, return_sequences=True)),
+                (kind, 4, _opts(opts, bidirectional=True)), ("dense", n_out, "softmax")], \
+            "cross_entropy"
+    if name == "sequences":  # many-to-many, a hidden dense layer on every step
+        return [(kind, H, _opts(opts, return_sequences=True)), ("dense", 4, "tanh"),
+                ("dense", n_out, "identity")], "squared_error"
+    if name == "stacked_bidirectional_sequences":
+        return [(kind, H, _opts(opts, bidirectional=True, return_sequences=True)),
+                (kind, 4, _opts(opts, return_sequences=True)),
+                ("dense", n_out, "softmax")], "cross_entropy"
+    raise ValueError(name)
+
+
+RECURRENT_TOPOLOGIES = ["single", "stacked", "bidirectional", "stacked_bidirectional", "sequences",
+              "stacked_bidirectional_sequences"]

@@ -23,48 +23,13 @@ import pytest
 
 import fastbp
 from fastbp.datasets import load_digits, stratified_split
-from naive import (flat_grads, numeric_gradient, random_targets, recurrent_loss_and_grads,
-                   recurrent_net, recurrent_predict, recurrent_tensor_names, rel_error)
+from naive import (RECURRENT_CELL_IDS, RECURRENT_CELLS, RECURRENT_TOPOLOGIES, flat_grads,
+                   numeric_gradient, random_targets, recurrent_loss_and_grads, recurrent_net,
+                   recurrent_predict, recurrent_tensor_names, recurrent_topology, rel_error)
 
-CELLS = [("rnn", {"activation": "tanh"}), ("rnn", {"activation": "relu"}), ("gru", {}),
-         ("lstm", {})]
-CELL_IDS = ["rnn_tanh", "rnn_relu", "gru", "lstm"]
+CELLS, CELL_IDS = RECURRENT_CELLS, RECURRENT_CELL_IDS
 LAYER_CLASSES = {"rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
-
-
-def _opts(base, **kw):
-    d = dict(base)
-    d.update(kw)
-    return d
-
-
-def topology(name, kind, opts, n_out=3):
-    """Layer descriptions (naive.recurrent_net's format) and the loss."""
-    H = 5
-    if name == "single":
-        return [(kind, H, _opts(opts)), ("dense", n_out, "softmax")], "cross_entropy"
-    if name == "stacked":
-        return [(kind, H, _opts(opts, return_sequences=True)), (kind, 4, _opts(opts)),
-                ("dense", 4, "tanh"), ("dense", n_out, "identity")], "squared_error"
-    if name == "bidirectional":
-        return [(kind, H, _opts(opts, bidirectional=True)),
-                ("dense", n_out, "logistic")], "binary_cross_entropy"
-    if name == "stacked_bidirectional":
-        return [(kind, H, _opts(opts, bidirectional=True, return_sequences=True)),
-                (kind, 4, _opts(opts, bidirectional=True)), ("dense", n_out, "softmax")], \
-            "cross_entropy"
-    if name == "sequences":  # many-to-many, a hidden dense layer on every step
-        return [(kind, H, _opts(opts, return_sequences=True)), ("dense", 4, "tanh"),
-                ("dense", n_out, "identity")], "squared_error"
-    if name == "stacked_bidirectional_sequences":
-        return [(kind, H, _opts(opts, bidirectional=True, return_sequences=True)),
-                (kind, 4, _opts(opts, return_sequences=True)),
-                ("dense", n_out, "softmax")], "cross_entropy"
-    raise ValueError(name)
-
-
-TOPOLOGIES = ["single", "stacked", "bidirectional", "stacked_bidirectional", "sequences",
-              "stacked_bidirectional_sequences"]
+TOPOLOGIES, topology = RECURRENT_TOPOLOGIES, recurrent_topology
 
 
 def fastbp_network(ref, loss, n_in, dtype=np.float64):

@@ -10,50 +10,15 @@ differences, so the reference is checked against something that is not autograd.
 import numpy as np
 import pytest
 
-from naive import (flat_grads, random_targets, recurrent_loss_and_grads, recurrent_net,
-                   recurrent_numeric_gradient, rel_error)
+from naive import (RECURRENT_CELL_IDS, RECURRENT_CELLS, RECURRENT_TOPOLOGIES, flat_grads,
+                   random_targets, recurrent_loss_and_grads, recurrent_net,
+                   recurrent_numeric_gradient, recurrent_topology, rel_error)
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed")
 from torch_recurrent import torch_loss_and_grads, torch_stepwise_loss_and_grads  # noqa: E402
 
-CELLS = [("rnn", {"activation": "tanh"}), ("rnn", {"activation": "relu"}), ("gru", {}),
-         ("lstm", {})]
-CELL_IDS = ["rnn_tanh", "rnn_relu", "gru", "lstm"]
-
-
-def _opts(base, **kw):
-    d = dict(base)
-    d.update(kw)
-    return d
-
-
-def topology(name, kind, opts, n_out=3):
-    """Layer descriptions (for naive.recurrent_net) and the output's (activation, loss)."""
-    H = 5
-    if name == "single":
-        return [(kind, H, _opts(opts)), ("dense", n_out, "softmax")], "cross_entropy"
-    if name == "stacked":
-        return [(kind, H, _opts(opts, return_sequences=True)), (kind, 4, _opts(opts)),
-                ("dense", n_out, "softmax")], "cross_entropy"
-    if name == "bidirectional":
-        return [(kind, H, _opts(opts, bidirectional=True)),
-                ("dense", n_out, "logistic")], "binary_cross_entropy"
-    if name == "stacked_bidirectional":
-        return [(kind, H, _opts(opts, bidirectional=True, return_sequences=True)),
-                (kind, 4, _opts(opts, bidirectional=True)), ("dense", n_out, "softmax")], \
-            "cross_entropy"
-    if name == "sequences":  # many-to-many, a hidden dense layer on every step
-        return [(kind, H, _opts(opts, return_sequences=True)), ("dense", 4, "tanh"),
-                ("dense", n_out, "identity")], "squared_error"
-    if name == "stacked_bidirectional_sequences":
-        return [(kind, H, _opts(opts, bidirectional=True, return_sequences=True)),
-                (kind, 4, _opts(opts, return_sequences=True)),
-                ("dense", n_out, "softmax")], "cross_entropy"
-    raise ValueError(name)
-
-
-TOPOLOGIES = ["single", "stacked", "bidirectional", "stacked_bidirectional", "sequences",
-              "stacked_bidirectional_sequences"]
+CELLS, CELL_IDS = RECURRENT_CELLS, RECURRENT_CELL_IDS
+TOPOLOGIES, topology = RECURRENT_TOPOLOGIES, recurrent_topology
 
 
 def problem(topo, kind, opts, seed, n=6, T=7, n_in=3, n_out=3, lengths="varied"):
