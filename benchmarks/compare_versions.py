@@ -11,10 +11,11 @@ report gives medians and the median of the paired new/old ratios, which a shared
 drifting speed (here: 2x over minutes) affects far less than separate runs.  Each epoch is
 reported twice: the wall time of ``fit(epochs=1)`` (with fit's set-up: checks, buffers,
 BLAS threads) and the epoch's own ``History.seconds``, which is what the peer comparison and
-``python -m fastbp bench`` time (for W1 the set-up is about as long as the epoch).  With
-``--cpu`` also an epoch's CPU seconds in the calling thread (between the ends of epochs 1
-and 2 of a two-epoch fit): on a machine that other jobs keep busy this is the steady measure
-of a single-threaded workload (W1, or W2/W3 under ``OPENBLAS_NUM_THREADS=1``).
+``python -m fastbp bench`` time (W1's set-up is about 0.1 ms of CPU beside a 1.7 ms epoch,
+but on a busy machine it can add milliseconds of wall time).  With ``--cpu`` also an
+epoch's CPU seconds in the calling thread (between the ends of epochs 1 and 2 of a
+two-epoch fit): on a machine that other jobs keep busy this is the steady measure of a
+single-threaded workload (W1, or W2/W3 under ``OPENBLAS_NUM_THREADS=1``).
 """
 import argparse
 import pathlib
