@@ -8,7 +8,14 @@ directory as the package ``fastbp_old``, so both versions load side by side; the
 and initial weights come from this checkout's :mod:`fastbp.bench`.  Each round trains one
 epoch of each workload with each version, alternating, and times one-row predictions; the
 report gives medians and the median of the paired new/old ratios, which a shared machine's
-drifting speed (here: 2x over minutes) affects far less than separate runs.
+drifting speed (here: 2x over minutes) affects far less than separate runs.  Each epoch is
+reported twice: the wall time of ``fit(epochs=1)`` (with fit's set-up: checks, buffers,
+BLAS threads) and the epoch's own ``History.seconds``, which is what the peer comparison and
+``python -m fastbp bench`` time (W1's set-up is about 0.1 ms of CPU beside a 1.7 ms epoch,
+but on a busy machine it can add milliseconds of wall time).  With ``--cpu`` also an
+epoch's CPU seconds in the calling thread (between the ends of epochs 1 and 2 of a
+two-epoch fit): on a machine that other jobs keep busy this is the steady measure of a
+single-threaded workload (W1, or W2/W3 under ``OPENBLAS_NUM_THREADS=1``).
 """
 import argparse
 import pathlib
@@ -43,6 +50,11 @@ def main(argv=None):
     p.add_argument("old", help="directory with the other version's fastbp/ package")
     p.add_argument("--workloads", default="W1,W2,W3")
     p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--cpu", action="store_true",
+                   help="also time one epoch in CPU seconds of the calling thread: steady "
+                        "where other processes share the cores (wall times then move 3x "
+                        "between rounds), but it misses BLAS worker threads, so for W2/W3 "
+                        "run it under OPENBLAS_NUM_THREADS=1")
     args = p.parse_args(argv)
     import fastbp
     from fastbp import bench
@@ -59,15 +71,27 @@ def main(argv=None):
             net.fit(X, Y, epochs=1, seed=0, **kw)
         rounds = args.rounds if name == "W1" else max(3, args.rounds // 3)
         rate = {k: [] for k in nets}
+        epoch = {k: [] for k in nets}
+        cpu = {k: [] for k in nets}
         for r in range(rounds):
             for k, net in nets.items():
                 t = time.perf_counter()
-                net.fit(X, Y, epochs=1, seed=r, **kw)
+                history = net.fit(X, Y, epochs=1, seed=r, **kw)
                 rate[k].append(X.shape[0] / (time.perf_counter() - t))
-        old, new = np.array(rate["old"]), np.array(rate["new"])
-        print(f"{name} epoch: old {np.median(old) / 1e3:.4g} k samples/s, new "
-              f"{np.median(new) / 1e3:.4g} k samples/s, new/old paired median "
-              f"{np.median(new / old):.3f} ({rounds} rounds)")
+                epoch[k].append(X.shape[0] / history.seconds[-1])
+                if args.cpu:  # this thread's CPU time from the end of epoch 1 to that of 2
+                    marks = []
+                    net.fit(X, Y, epochs=2, seed=r, **kw,
+                            callbacks=[lambda net, logs: marks.append(time.thread_time())])
+                    cpu[k].append(X.shape[0] / (marks[1] - marks[0]))
+        measures = [("fit(epochs=1)", rate), ("epoch (History.seconds)", epoch)]
+        if args.cpu:
+            measures.append(("epoch (thread CPU time)", cpu))
+        for what, r in measures:
+            old, new = np.array(r["old"]), np.array(r["new"])
+            print(f"{name} {what}: old {np.median(old) / 1e3:.4g} k samples/s, new "
+                  f"{np.median(new) / 1e3:.4g} k samples/s, new/old paired median "
+                  f"{np.median(new / old):.3f} ({rounds} rounds)")
     wl = bench.WORKLOADS["W1"]
     X, _ = bench.workload_data(wl)
     x = np.ascontiguousarray(X[:1])
