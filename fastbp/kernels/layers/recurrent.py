@@ -226,17 +226,18 @@ def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, 
     wh, wi = transposed_offsets(kind, H, B, T, n_in, base)
     transpose_into(params, w0, GH, n_in, s, wi)
     transpose_into(params, whh, GH, H, s, wh)
-    # input projection of every step at once, plus the biases that add up
-    mm_nn(s, xo, s, wi, s, go, TB, GH, n_in, False)
+    # the biases that add up, then the input projection of every step at once added to them
+    # (BLAS's beta = 1: one pass over the gates fewer than a product and a bias pass)
     nb = 2 * H if kind == GRU else GH  # GRU's b_hn stays inside r * (...)
     bi = U(bih)
     bh = U(bhh)
     for r in range(TB):
         g = U(go + r * GH)
         for j in range(nb):
-            s[g + U(j)] += params[bi + U(j)] + params[bh + U(j)]
+            s[g + U(j)] = params[bi + U(j)] + params[bh + U(j)]
         for j in range(nb, GH):
-            s[g + U(j)] += params[bi + U(j)]
+            s[g + U(j)] = params[bi + U(j)]
+    mm_nn(s, xo, s, wi, s, go, TB, GH, n_in, True)
     zero_fill(s, dho, B * H)  # the zero state before the first step (h, and c for LSTM)
     zero_fill(s, dco, B * H)
     dt = s.dtype.type
@@ -246,7 +247,10 @@ def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, 
         tp = t + 1 if reverse else t - 1
         hprev = dho if q == 0 else ho + tp * B * H
         cprev = dco if q == 0 else co + tp * B * H
-        mm_nn(s, hprev, s, wh, s, po, B, GH, H, False)
+        if kind == GRU:  # W_hn h + b_hn is needed apart from the input side's n
+            mm_nn(s, hprev, s, wh, s, po, B, GH, H, False)
+        else:  # h W_hh^T added straight to the step's stored gates (a contiguous (B, GH))
+            mm_nn(s, hprev, s, wh, s, go + t * B * GH, B, GH, H, True)
         for b in range(B):
             g = U(go + (t * B + b) * GH)
             h = U(ho + (t * B + b) * H)
@@ -278,8 +282,6 @@ def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, 
             elif kind == LSTM:
                 cp = U(cprev + b * H)
                 c = U(co + (t * B + b) * H)
-                for j in range(4 * H):
-                    s[g + U(j)] += s[p + U(j)]
                 for j in range(2 * H):  # i, f
                     s[g + U(j)] = logistic(s[g + U(j)])
                 for j in range(2 * H, 3 * H):  # g
@@ -295,10 +297,10 @@ def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, 
                     s[h + U(j)] = s[o + U(j)] * tanh(s[c + U(j)])
             elif act == TANH:
                 for j in range(H):
-                    s[h + U(j)] = tanh(s[g + U(j)] + s[p + U(j)])
+                    s[h + U(j)] = tanh(s[g + U(j)])
             else:  # relu
                 for j in range(H):
-                    s[h + U(j)] = max(s[g + U(j)] + s[p + U(j)], zero)
+                    s[h + U(j)] = max(s[g + U(j)], zero)
 
 
 # --- backward --------------------------------------------------------------------------------
@@ -431,6 +433,10 @@ def backward_direction(kind, act, reverse, s, xo, n_in, params, grad, w0, H, B, 
             mm_tn(s, dgo + B * GH, s, ho, grad, whh, GH, H, (T - 1) * B, False)
     else:
         zero_fill(grad, whh, GH * H)
-    column_sums(s, dgo, TB, GH, grad, bhh)
+    if kind == GRU:
+        column_sums(s, dgo, TB, GH, grad, bhh)
+    else:  # the same deltas (dgo is go): the same sums, copied instead of summed again
+        for j in range(GH):
+            grad[U(bhh + j)] = grad[U(bih + j)]
     if need_dx:
         mm_nn(s, go, params, w0, s, dxo, TB, n_in, GH, dx_acc)
