@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
+
 FIT_THEN_REPORT = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -90,3 +92,50 @@ def test_a_bigger_fit_calls_blas_through_the_preloaded_module():
     grad = flatten(dWs, dbs)
     np.testing.assert_allclose(r["loss"], loss, rtol=1e-10)
     np.testing.assert_allclose(np.array(r["grad"]), grad, rtol=1e-8, atol=1e-12)
+
+
+# -- loading cached kernels without Numba's registry refresh (fastbp._cache.KernelCache) -----
+
+LOAD_THEN_REPORT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import fastbp
+    from fastbp.kernels import epoch
+    if sys.argv[1] == "refresh":  # what Numba itself does before loading from its cache
+        from numba.core.registry import cpu_target
+        cpu_target.target_context.refresh()
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 300)
+    net = fastbp.Network([64, 32, 10], hidden_activation="tanh", output="softmax",
+                         dtype=np.float32, seed=0)
+    net.fit(X, y, epochs=2, batch_size=1, learning_rate=0.01, seed=0)
+    proba = net.predict_proba(X[:7])  # 7 x 64 x 32 multiply-adds: the BLAS path
+    big = fastbp.Network([64, 128, 10], dtype=np.float64, seed=0)
+    loss, grad = big.gradient(X.astype(np.float64), y)
+    stats = {name: [sum(getattr(epoch, name).stats.cache_hits.values()),
+                    sum(getattr(epoch, name).stats.cache_misses.values())]
+             for name in ("train_epoch", "predict_into")}
+    print(json.dumps({"params": net.params.tolist(), "proba": proba.tolist(),
+                      "loss": loss, "grad": grad.tolist(), "stats": stats,
+                      "refreshed": "numba.np.polynomial" in sys.modules}))
+""")
+
+
+def test_cached_kernels_load_without_the_registry_refresh_and_compute_the_same():
+    """Numba refreshes its whole compiler registry before loading from its cache (0.1 s of a
+    fresh process); fastbp's kernels load without it.  The machine code loaded either way
+    must compute the very same numbers."""
+    def fresh(mode):
+        out = subprocess.run([sys.executable, "-c", LOAD_THEN_REPORT, mode],
+                             capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    fresh("refresh")  # compiles into the cache whatever is not cached yet
+    light, full = fresh("light"), fresh("refresh")
+    assert full["refreshed"] and not light["refreshed"]
+    for name, (hits, misses) in light["stats"].items():
+        assert hits >= 1 and misses == 0, f"{name} was not loaded from the cache"
+    for key in ("params", "proba", "loss", "grad"):
+        assert light[key] == full[key], key
+    assert np.isfinite(light["loss"]) and not np.allclose(light["grad"], 0.0)
