@@ -5,7 +5,6 @@ biases of a network live in one contiguous parameter vector, the gradient and th
 state in twins of it, and a whole training epoch runs inside compiled code.
 """
 from .errors import DivergenceError, ModelFileError
-from .fann import read_fann_data, write_fann_data
 from .formats import load_safetensors, read_fann_net
 from .layers import GRU, LSTM, RNN, Dense
 from .loading import load
@@ -23,6 +22,11 @@ __all__ = ["Network", "Dense", "RNN", "GRU", "LSTM", "fit", "History", "load", "
 
 
 def __getattr__(name):
+    # FANN data files (fastbp/fann.py, with the model-file machinery of fastbp/io.py they
+    # use), imported when asked for: a fit from arrays needs neither
+    if name in ("read_fann_data", "write_fann_data"):
+        from . import fann as _fann
+        return getattr(_fann, name)
     # the scikit-learn estimators load scikit-learn only when asked for
     if name in ("MLPClassifier", "MLPRegressor"):
         from . import sklearn as _sk

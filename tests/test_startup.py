@@ -21,6 +21,17 @@ FIT_THEN_REPORT = textwrap.dedent("""
     net.predict(X[:2])
     loaded = {m: m in sys.modules for m in ("scipy.linalg", "scipy.linalg.cython_blas",
                                            "sklearn", "scipy.optimize", "tqdm")}
+    # what a dense fit from arrays does not use: the sequence and sparse kernels, model
+    # files and formats, many models, the estimators
+    unused = [m for m in sys.modules if m in (
+        "fastbp.kernels.sequence", "fastbp.kernels.sparse", "fastbp.io", "fastbp.fann",
+        "fastbp.many", "fastbp.ensemble", "fastbp.sklearn", "fastbp.cli", "fastbp._warmup",
+        "scipy.sparse") or m.startswith("fastbp.formats.")]
+    # ... and what it skipped is there when asked for, its kernels loading as the others do
+    from fastbp.kernels import sequence, sparse
+    light = {type(k._cache).__name__ for k in (sequence.train_epoch, sparse.train_epoch,
+                                               sequence.predict_into)}
+    fann = fastbp.read_fann_data.__module__
     # what was skipped still imports normally afterwards, with the attribute a plain
     # import of the submodule would have set
     import scipy.linalg
@@ -31,7 +42,8 @@ FIT_THEN_REPORT = textwrap.dedent("""
                       "attribute": scipy.linalg.cython_blas is sys.modules[
                           "scipy.linalg.cython_blas"],
                       "same": cb is cb2, "loader": type(scipy.linalg.__loader__).__name__,
-                      "solve": x.tolist()}))
+                      "solve": x.tolist(), "unused": unused, "light": sorted(light),
+                      "fann": fann}))
 """)
 
 
@@ -41,13 +53,15 @@ def run(code):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_a_small_fit_loads_neither_scipy_linalg_nor_sklearn():
+def test_a_small_fit_loads_neither_scipy_linalg_nor_sklearn_nor_other_paths():
     r = run(FIT_THEN_REPORT)
     assert r["loaded"] == {"scipy.linalg": False, "scipy.linalg.cython_blas": True,
                            "sklearn": False, "scipy.optimize": False, "tqdm": False}
     assert r["attribute"] and r["same"]
     assert r["loader"] == "SourceFileLoader"  # the package's own loader, not the hook's
     assert r["solve"] == [0.5, 0.25]
+    assert r["unused"] == []
+    assert r["light"] == ["KernelCache"] and r["fann"] == "fastbp.fann"
 
 
 def test_scipy_linalg_imported_first_is_left_alone():
