@@ -153,3 +153,28 @@ def test_cached_kernels_load_without_the_registry_refresh_and_compute_the_same()
     for key in ("params", "proba", "loss", "grad"):
         assert light[key] == full[key], key
     assert np.isfinite(light["loss"]) and not np.allclose(light["grad"], 0.0)
+
+
+def test_the_import_leaves_the_garbage_collector_as_it_found_it():
+    """``import fastbp`` pauses the cyclic collector while it runs (see fastbp/__init__.py);
+    it must be back as found afterwards, also when the import fails."""
+    code = textwrap.dedent("""
+        import gc, json, sys
+        states = []
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            for name in [m for m in sys.modules if m == "fastbp" or m.startswith("fastbp.")]:
+                del sys.modules[name]
+            import fastbp
+            states.append(gc.isenabled())
+        gc.enable()
+        for name in [m for m in sys.modules if m == "fastbp" or m.startswith("fastbp.")]:
+            del sys.modules[name]
+        sys.modules["fastbp.network"] = None  # makes the import fail half-way
+        try:
+            import fastbp
+        except ImportError:
+            states.append(gc.isenabled())
+        print(json.dumps(states))
+    """)
+    assert run(code) == [True, False, True]
