@@ -19,7 +19,13 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+
+#: the children run here, not in the caller's directory: ``python -c`` puts its working
+#: directory first on sys.path, so run from a checkout every Python would import that
+#: checkout's fastbp instead of its own
+NEUTRAL_DIR = tempfile.gettempdir()
 
 SCRIPT = """
 import numpy as np
@@ -36,7 +42,7 @@ net.predict(X[:5])
 def timed(python, code):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run([python, "-c", code], check=True)
+    subprocess.run([python, "-c", code], check=True, cwd=NEUTRAL_DIR)
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -50,13 +56,17 @@ def main(argv=None):
     args = p.parse_args(argv)
     writing = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for py in args.pythons:  # fill the kernel cache and write the bytecode, untimed
-        subprocess.run([py, "-c", SCRIPT], check=True, env=writing)
+        subprocess.run([py, "-c", SCRIPT], check=True, env=writing, cwd=NEUTRAL_DIR)
     base = []
     runs = {py: [] for py in args.pythons}
     for _ in range(args.rounds):
         base.append(timed(args.pythons[0], "import numpy"))
         for py in args.pythons:
             runs[py].append(timed(py, SCRIPT))
+    for py in args.pythons:  # what each Python imported
+        where = subprocess.run([py, "-c", "import fastbp; print(fastbp.__file__)"], check=True,
+                               cwd=NEUTRAL_DIR, capture_output=True, text=True).stdout.strip()
+        print(f"{py}: {where}")
     bw = [b[0] for b in base]
     bc = [b[1] for b in base]
     print(f"python -c 'import numpy': wall median {statistics.median(bw):.3f} s, "
