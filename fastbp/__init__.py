@@ -4,16 +4,29 @@ The core is a set of Numba kernels (:mod:`fastbp.kernels`) on flat arrays: all w
 biases of a network live in one contiguous parameter vector, the gradient and the optimizer
 state in twins of it, and a whole training epoch runs inside compiled code.
 """
-from .errors import DivergenceError, ModelFileError
-from .fann import read_fann_data, write_fann_data
-from .formats import load_safetensors, read_fann_net
-from .layers import GRU, LSTM, RNN, Dense
-from .loading import load
-from .network import Network
-from .optimizers import *  # noqa: F401,F403  (every optimizer class, by optimizers.__all__)
-from .optimizers import __all__ as _optimizer_names
-from .schedules import (ExponentialDecay, InvScaling, ReduceOnPlateau, Schedule, StepDecay)
-from .training import History, fit
+import gc as _gc
+
+# The import creates some hundred thousand objects that live as long as the process (Numba's
+# types, templates and dispatchers, the kernels' dispatchers) and no garbage worth collecting;
+# the cyclic collector would walk them over and over while they are made (about 120 passes,
+# one of them full, 0.04-0.05 CPU-s of a fresh process here).  It is paused for the import and
+# left as it was found (collections resume with the next allocations).
+_collecting = _gc.isenabled()
+_gc.disable()
+try:
+    from .errors import DivergenceError, ModelFileError
+    from .formats import load_safetensors, read_fann_net
+    from .layers import GRU, LSTM, RNN, Dense
+    from .loading import load
+    from .network import Network
+    from .optimizers import *  # noqa: F401,F403  (every optimizer class, by optimizers.__all__)
+    from .optimizers import __all__ as _optimizer_names
+    from .schedules import (ExponentialDecay, InvScaling, ReduceOnPlateau, Schedule, StepDecay)
+    from .training import History, fit
+finally:
+    if _collecting:
+        _gc.enable()
+    del _collecting
 
 from ._version import __version__
 
@@ -23,6 +36,11 @@ __all__ = ["Network", "Dense", "RNN", "GRU", "LSTM", "fit", "History", "load", "
 
 
 def __getattr__(name):
+    # FANN data files (fastbp/fann.py, with the model-file machinery of fastbp/io.py they
+    # use), imported when asked for: a fit from arrays needs neither
+    if name in ("read_fann_data", "write_fann_data"):
+        from . import fann as _fann
+        return getattr(_fann, name)
     # the scikit-learn estimators load scikit-learn only when asked for
     if name in ("MLPClassifier", "MLPRegressor"):
         from . import sklearn as _sk

@@ -16,6 +16,13 @@ Two things go wrong with a plain ``cache=True``:
   each cache directory Numba uses for the kernels (in-tree ``__pycache__``, a subdirectory of
   ``NUMBA_CACHE_DIR``, or of the user-wide cache) holds a stamp with a digest of every kernel
   source; when it differs, the cached kernels there are deleted and compile afresh.
+
+And one thing costs a fresh process more than it needs to: before Numba loads a function from
+its cache, it refreshes its whole compiler registry (it imports some forty of its modules,
+array, linear algebra, typed containers, random generators..., and installs every typing and
+lowering template: about 0.1 s here), none of which loading machine code uses.
+:func:`load_without_refresh` makes the kernels' entry points load without it (see
+:class:`KernelCache`).
 """
 import hashlib
 import os
@@ -137,3 +144,47 @@ def kernel_cache_setting(kernels=KERNELS):
             f"or make the user-wide cache (~/.cache, or XDG_CACHE_HOME) writable; Numba reads "
             f"a cache only where it can write.", KernelCacheWarning, stacklevel=2)
     return False
+
+
+def _kernel_cache_class():
+    from numba.core.caching import FunctionCache
+    from numba.core.runtime import rtsys
+
+    class KernelCache(FunctionCache):
+        """Numba's per-function cache, loading without the registry refresh.
+
+        A cached kernel is machine code plus the names it calls: Numba's runtime (NRT, set up
+        here by ``rtsys.initialize``, as the refresh would), Numba's C helpers, the C math
+        functions and Python's C API (registered when Numba's CPU target is created, before
+        any kernel exists), and code for ``parallel=True`` loops (reinstalled by the cached
+        function's own ``reload_init``).  The refresh itself installs only what *compiling*
+        uses, and Numba's compiler runs it before every compilation, so a cache miss or a
+        new signature still compiles with the full registry.
+        """
+
+        def load_overload(self, sig, target_context):
+            rtsys.initialize(target_context)
+            with self._guard_against_spurious_io_errors():
+                return self._load_overload(sig, target_context)
+
+    return FunctionCache, KernelCache
+
+
+_CLASSES = None
+
+
+def load_without_refresh(namespace):
+    """Make every cached Numba dispatcher defined in *namespace* (a kernel module's globals)
+    load from the cache without Numba's registry refresh (:class:`KernelCache`).  Idempotent;
+    dispatchers without a cache (``cache=False``) and those of other modules are left alone."""
+    global _CLASSES
+    from numba.core.dispatcher import Dispatcher
+
+    if _CLASSES is None:
+        _CLASSES = _kernel_cache_class()
+    plain, light = _CLASSES
+    module = namespace.get("__name__")
+    for obj in list(namespace.values()):
+        if (isinstance(obj, Dispatcher) and type(obj._cache) is plain
+                and getattr(obj.py_func, "__module__", None) == module):
+            obj._cache.__class__ = light

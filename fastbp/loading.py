@@ -4,7 +4,6 @@ The file format (validation, checksums, atomic writes) is :mod:`fastbp.io`; rebu
 network from a file is :func:`fastbp.network.read_network`; this module only dispatches on
 the file's ``kind`` (a network, or the scikit-learn estimator that saved it).
 """
-from .io import _fail
 from .network import read_network
 
 
@@ -18,4 +17,5 @@ def load(path):
     if kind in ("MLPClassifier", "MLPRegressor"):
         from . import sklearn as fsk  # optional dependency: scikit-learn
         return getattr(fsk, kind)._from_file(net, header.get("estimator"), path)
+    from .io import _fail
     _fail(path, f"unknown model kind {kind!r}")

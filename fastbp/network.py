@@ -8,14 +8,11 @@ from ._config import CHUNK_ROWS, PREDICT_CHUNK
 from ._threads import blas_threads_for
 from ._validation import (check_dtype, check_number, check_sample_weight, check_targets,
                           check_X, per_hidden_layer)
-from .io import _fail, read_model_file, save_network
 from .kernels import codes
 from .kernels.epoch import (evaluate, finish_gradient, gradient_sums, predict_into,
                             predict_into_buffered)
-from .kernels import sequence as seqk
 from .layers import Dense, Recurrent, from_config
 from .layout import Layout
-from .kernels import sparse as sparse_kernels
 from .registry import ACTIVATIONS, LOSSES, OPTIMIZERS, default_loss
 from .sparse import SparseRows
 from .sequences import check_bptt, pack_inputs, pack_targets, valid_mask
@@ -356,6 +353,7 @@ class Network:
                 and X.shape[1] == self._n_in and X.shape[0] > 0 and X.flags.c_contiguous):
             X = self._check_X(X, finite=False)
             if isinstance(X, SparseRows):  # CSR input: the sparse first-layer kernel
+                from .kernels import sparse as sparse_kernels
                 out = np.empty((X.shape[0], self._n_out), dtype=dtype)
                 with blas_threads_for(self.layout, min(X.shape[0], PREDICT_CHUNK)):
                     sparse_kernels.predict_into(X.indptr, X.indices, X.data, self._params,
@@ -425,6 +423,7 @@ class Network:
         return sub
 
     def _predict_sequences(self, X, lengths):
+        from .kernels import sequence as seqk
         if not self._recurrent:
             self._no_lengths(lengths)
         if (lengths is None and type(X) is np.ndarray and X.dtype is self.dtype
@@ -516,6 +515,7 @@ class Network:
         if dropout is None:
             dropout = self._params[:0]
         if isinstance(X, SparseRows):
+            from .kernels import sparse as sparse_kernels
             with blas_threads_for(self.layout, ws.rows):
                 return sparse_kernels.gradient_sums(
                     X.indptr, X.indices, X.data, Y, sw, order, start, count, self._params,
@@ -523,6 +523,7 @@ class Network:
                     ws.stats, ws.tmp, ws.rows, mode, dropout, ws.masks, np.uint64(key), t,
                     pos0, ws.ybuf, ws.wbuf)
         if self._recurrent:
+            from .kernels import sequence as seqk
             with blas_threads_for(self.layout, ws.rows):
                 return seqk.gradient_sums(X, Y, sw, order, start, count, self._params,
                                           self._buffers, grad, spare, self._spec,
@@ -565,6 +566,7 @@ class Network:
     def _evaluate(self, X, Y, sw):
         """(mean loss, output activations) of checked data, running statistics."""
         if self._recurrent:
+            from .kernels import sequence as seqk
             steps = self._steps(X)
             ws = self._workspace(X.shape[0], codes.EVAL, steps=steps)
             out = np.empty(Y.shape, dtype=self.dtype)
@@ -578,6 +580,7 @@ class Network:
         stats = np.empty(max(rows * self.layout.stats_width, 1), dtype=self.dtype)
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         if isinstance(X, SparseRows):
+            from .kernels import sparse as sparse_kernels
             with blas_threads_for(self.layout, rows):
                 loss = sparse_kernels.evaluate(X.indptr, X.indices, X.data, Y, sw,
                                                self._params, self._buffers, self._spec,
@@ -622,6 +625,7 @@ class Network:
     def save(self, path):
         """Write the network (and its optimizer state) to ``path`` as a fastbp model file
         (a validated ``.npz``, written atomically; see :mod:`fastbp.io`)."""
+        from .io import save_network
         return save_network(self, path)
 
     # --- other formats (fastbp.formats; each imports its library only when called) ---------
@@ -679,6 +683,7 @@ class Network:
 def _layers_from_header(header, path):
     """(n_inputs, layer objects) of a version 2 header, or of a version 1 one (dense layers
     from ``layer_sizes`` and ``activations``)."""
+    from .io import _fail
     if header["version"] >= 2:
         layers = header.get("layers")
         n_inputs = header.get("n_inputs")
@@ -703,6 +708,7 @@ def _layers_from_header(header, path):
 def network_from_header(header, params, state, buffers, path):
     """Rebuild a Network (with its buffers and optimizer state) from validated file
     contents."""
+    from .io import _fail
     n_inputs, layers = _layers_from_header(header, path)
     try:
         net = Network([n_inputs] + layers, loss=header["loss"], dtype=header["dtype"],
@@ -743,5 +749,6 @@ def network_from_header(header, params, state, buffers, path):
 
 def read_network(path):
     """(header, network) of a model file."""
+    from .io import read_model_file  # model files: imported when one is read
     header, params, state, buffers = read_model_file(path)
     return header, network_from_header(header, params, state, buffers, path)

@@ -29,9 +29,7 @@ from .kernels import codes
 from .kernels.epoch import finish_gradient, train_epoch
 from .kernels.optimizers import apply_update, clip_by_global_norm
 from .kernels.rng import shuffle as shuffle_order
-from .kernels.sequence import train_epoch as seq_train_epoch
 from .optimizers import LBFGS, get_optimizer
-from .kernels import sparse as sparse_kernels
 from .schedules import get_schedule
 from .sparse import SparseRows
 from .sequences import check_bptt
@@ -577,6 +575,7 @@ class _Trainer:
         ws = self.ws
         for first in range(0, n_batches, per_call):
             if self.sparse:
+                from .kernels import sparse as sparse_kernels
                 X = self.X
                 total += sparse_kernels.train_epoch(
                     X.indptr, X.indices, X.data, self.Y, self.sw, net.params, net.buffers,
@@ -588,6 +587,7 @@ class _Trainer:
                     return np.nan
                 continue
             if self.steps is not None:
+                from .kernels.sequence import train_epoch as seq_train_epoch
                 total += seq_train_epoch(
                     self.X, self.Y, self.sw, net.params, net.buffers, self.grad, opt.state,
                     net.layout.spec, net.loss_code, opt.code, hyper, self.alpha, self.clip,

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
+
 FIT_THEN_REPORT = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -19,6 +21,17 @@ FIT_THEN_REPORT = textwrap.dedent("""
     net.predict(X[:2])
     loaded = {m: m in sys.modules for m in ("scipy.linalg", "scipy.linalg.cython_blas",
                                            "sklearn", "scipy.optimize", "tqdm")}
+    # what a dense fit from arrays does not use: the sequence and sparse kernels, model
+    # files and formats, many models, the estimators
+    unused = [m for m in sys.modules if m in (
+        "fastbp.kernels.sequence", "fastbp.kernels.sparse", "fastbp.io", "fastbp.fann",
+        "fastbp.many", "fastbp.ensemble", "fastbp.sklearn", "fastbp.cli", "fastbp._warmup",
+        "scipy.sparse") or m.startswith("fastbp.formats.")]
+    # ... and what it skipped is there when asked for, its kernels loading as the others do
+    from fastbp.kernels import sequence, sparse
+    light = {type(k._cache).__name__ for k in (sequence.train_epoch, sparse.train_epoch,
+                                               sequence.predict_into)}
+    fann = fastbp.read_fann_data.__module__
     # what was skipped still imports normally afterwards, with the attribute a plain
     # import of the submodule would have set
     import scipy.linalg
@@ -29,7 +42,8 @@ FIT_THEN_REPORT = textwrap.dedent("""
                       "attribute": scipy.linalg.cython_blas is sys.modules[
                           "scipy.linalg.cython_blas"],
                       "same": cb is cb2, "loader": type(scipy.linalg.__loader__).__name__,
-                      "solve": x.tolist()}))
+                      "solve": x.tolist(), "unused": unused, "light": sorted(light),
+                      "fann": fann}))
 """)
 
 
@@ -39,13 +53,15 @@ def run(code):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def test_a_small_fit_loads_neither_scipy_linalg_nor_sklearn():
+def test_a_small_fit_loads_neither_scipy_linalg_nor_sklearn_nor_other_paths():
     r = run(FIT_THEN_REPORT)
     assert r["loaded"] == {"scipy.linalg": False, "scipy.linalg.cython_blas": True,
                            "sklearn": False, "scipy.optimize": False, "tqdm": False}
     assert r["attribute"] and r["same"]
     assert r["loader"] == "SourceFileLoader"  # the package's own loader, not the hook's
     assert r["solve"] == [0.5, 0.25]
+    assert r["unused"] == []
+    assert r["light"] == ["KernelCache"] and r["fann"] == "fastbp.fann"
 
 
 def test_scipy_linalg_imported_first_is_left_alone():
@@ -90,3 +106,75 @@ def test_a_bigger_fit_calls_blas_through_the_preloaded_module():
     grad = flatten(dWs, dbs)
     np.testing.assert_allclose(r["loss"], loss, rtol=1e-10)
     np.testing.assert_allclose(np.array(r["grad"]), grad, rtol=1e-8, atol=1e-12)
+
+
+# -- loading cached kernels without Numba's registry refresh (fastbp._cache.KernelCache) -----
+
+LOAD_THEN_REPORT = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import fastbp
+    from fastbp.kernels import epoch
+    if sys.argv[1] == "refresh":  # what Numba itself does before loading from its cache
+        from numba.core.registry import cpu_target
+        cpu_target.target_context.refresh()
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 64)).astype(np.float32)
+    y = rng.integers(0, 10, 300)
+    net = fastbp.Network([64, 32, 10], hidden_activation="tanh", output="softmax",
+                         dtype=np.float32, seed=0)
+    net.fit(X, y, epochs=2, batch_size=1, learning_rate=0.01, seed=0)
+    proba = net.predict_proba(X[:7])  # 7 x 64 x 32 multiply-adds: the BLAS path
+    big = fastbp.Network([64, 128, 10], dtype=np.float64, seed=0)
+    loss, grad = big.gradient(X.astype(np.float64), y)
+    stats = {name: [sum(getattr(epoch, name).stats.cache_hits.values()),
+                    sum(getattr(epoch, name).stats.cache_misses.values())]
+             for name in ("train_epoch", "predict_into")}
+    print(json.dumps({"params": net.params.tolist(), "proba": proba.tolist(),
+                      "loss": loss, "grad": grad.tolist(), "stats": stats,
+                      "refreshed": "numba.np.polynomial" in sys.modules}))
+""")
+
+
+def test_cached_kernels_load_without_the_registry_refresh_and_compute_the_same():
+    """Numba refreshes its whole compiler registry before loading from its cache (0.1 s of a
+    fresh process); fastbp's kernels load without it.  The machine code loaded either way
+    must compute the very same numbers."""
+    def fresh(mode):
+        out = subprocess.run([sys.executable, "-c", LOAD_THEN_REPORT, mode],
+                             capture_output=True, text=True, check=True)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    fresh("refresh")  # compiles into the cache whatever is not cached yet
+    light, full = fresh("light"), fresh("refresh")
+    assert full["refreshed"] and not light["refreshed"]
+    for name, (hits, misses) in light["stats"].items():
+        assert hits >= 1 and misses == 0, f"{name} was not loaded from the cache"
+    for key in ("params", "proba", "loss", "grad"):
+        assert light[key] == full[key], key
+    assert np.isfinite(light["loss"]) and not np.allclose(light["grad"], 0.0)
+
+
+def test_the_import_leaves_the_garbage_collector_as_it_found_it():
+    """``import fastbp`` pauses the cyclic collector while it runs (see fastbp/__init__.py);
+    it must be back as found afterwards, also when the import fails."""
+    code = textwrap.dedent("""
+        import gc, json, sys
+        states = []
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            for name in [m for m in sys.modules if m == "fastbp" or m.startswith("fastbp.")]:
+                del sys.modules[name]
+            import fastbp
+            states.append(gc.isenabled())
+        gc.enable()
+        for name in [m for m in sys.modules if m == "fastbp" or m.startswith("fastbp.")]:
+            del sys.modules[name]
+        sys.modules["fastbp.network"] = None  # makes the import fail half-way
+        try:
+            import fastbp
+        except ImportError:
+            states.append(gc.isenabled())
+        print(json.dumps(states))
+    """)
+    assert run(code) == [True, False, True]

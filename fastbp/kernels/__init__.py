@@ -31,5 +31,21 @@ from . import codes  # noqa: E402
 from .api import (NetworkArrays, gradient, mean_loss, network_arrays, predict_proba,
                   unchecked_gradient, unchecked_mean_loss, unchecked_predict_proba)  # noqa: E402
 
+
+
+def _load_without_refresh():
+    """Every kernel module imported so far loads its cached entry points without Numba's
+    registry refresh (see :func:`fastbp._cache.load_without_refresh`); the modules imported
+    later (:mod:`.sequence`, :mod:`.sparse`) do the same for themselves at their end."""
+    import sys
+
+    from .._cache import load_without_refresh
+    for name, module in list(sys.modules.items()):
+        if module is not None and (name == __name__ or name.startswith(__name__ + ".")):
+            load_without_refresh(vars(module))
+
+
+_load_without_refresh()
+
 __all__ = ["codes", "NetworkArrays", "network_arrays", "predict_proba", "mean_loss",
            "gradient", "unchecked_predict_proba", "unchecked_mean_loss", "unchecked_gradient"]

@@ -507,3 +507,8 @@ def evaluate(X, Y, sw, params, bufs, spec, loss, out, s, acts, stats, chunk):
         activate(acts, zo, R * n_out, n_out, spec[last, ACT])
         _outputs(spec, s, rows, T, acts, out, start)
     return total, total_w
+
+
+from .._cache import load_without_refresh  # noqa: E402  (see fastbp._cache)
+
+load_without_refresh(globals())

@@ -287,3 +287,8 @@ def evaluate(indptr, indices, data, Y, sw, params, bufs, spec, loss, out):
         for k in range(n):
             norm_w += sw[k]
     return total / norm_w
+
+
+from .._cache import load_without_refresh  # noqa: E402  (see fastbp._cache)
+
+load_without_refresh(globals())
