@@ -172,6 +172,23 @@ def _kernel_cache_class():
 
 _CLASSES = None
 
+#: Numba releases whose cache loading was checked without the registry refresh (every external
+#: symbol of the cached kernels resolved, tests/test_startup.py).  With any other release the
+#: kernels load as Numba loads them: a missing symbol would abort the process, not raise.
+REFRESH_FREE_NUMBA = ((0, 68),)
+
+
+def _refresh_free_load_supported():
+    import numba
+    from numba.core.caching import FunctionCache
+    try:
+        release = tuple(int(p) for p in numba.__version__.split(".")[:2])
+    except ValueError:
+        return False
+    return (release in REFRESH_FREE_NUMBA
+            and hasattr(FunctionCache, "_load_overload")
+            and hasattr(FunctionCache, "_guard_against_spurious_io_errors"))
+
 
 def load_without_refresh(namespace):
     """Make every cached Numba dispatcher defined in *namespace* (a kernel module's globals)
@@ -181,7 +198,9 @@ def load_without_refresh(namespace):
     from numba.core.dispatcher import Dispatcher
 
     if _CLASSES is None:
-        _CLASSES = _kernel_cache_class()
+        _CLASSES = _kernel_cache_class() if _refresh_free_load_supported() else ()
+    if not _CLASSES:
+        return
     plain, light = _CLASSES
     module = namespace.get("__name__")
     for obj in list(namespace.values()):

@@ -145,9 +145,11 @@ def test_cached_kernels_load_without_the_registry_refresh_and_compute_the_same()
                              capture_output=True, text=True, check=True)
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    from fastbp._cache import _refresh_free_load_supported
     fresh("refresh")  # compiles into the cache whatever is not cached yet
     light, full = fresh("light"), fresh("refresh")
-    assert full["refreshed"] and not light["refreshed"]
+    # only on the Numba releases it was checked on; elsewhere Numba loads as it always does
+    assert full["refreshed"] and light["refreshed"] != _refresh_free_load_supported()
     for name, (hits, misses) in light["stats"].items():
         assert hits >= 1 and misses == 0, f"{name} was not loaded from the cache"
     for key in ("params", "proba", "loss", "grad"):
