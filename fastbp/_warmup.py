@@ -35,24 +35,18 @@ def _dispatchers():
         for name, obj in vars(module).items():
             if isinstance(obj, CPUDispatcher) and obj.__module__ == module.__name__:
                 found[f"{module.__name__}.{name}"] = obj
-        # kernels made per compile-time constant (epoch.train_epoch_for: one per optimizer)
-        for code, obj in getattr(module, "KERNELS", {}).items():
-            found[f"{module.__name__}.{obj.py_func.__name__}[{code}]"] = obj
     return found
 
 
 def kernel_statistics():
     """For every kernel that has run in this process: its cache hits and misses (a miss is a
-    compilation), as ``{name: (hits, misses)}``; a kernel made per constant (``name[code]``)
-    counts under its plain name."""
+    compilation), as ``{name: (hits, misses)}``."""
     stats = {}
     for name, d in _dispatchers().items():
         hits = sum(d.stats.cache_hits.values())
         misses = sum(d.stats.cache_misses.values())
         if hits or misses:
-            name = name.split("[")[0]
-            h, m = stats.get(name, (0, 0))
-            stats[name] = (h + hits, m + misses)
+            stats[name] = (hits, misses)
     return stats
 
 

@@ -26,7 +26,7 @@ from ._validation import (check_number, check_positive_int, check_sample_weight,
 from .datasets import stratified_split
 from .errors import DivergenceError
 from .kernels import codes
-from .kernels.epoch import finish_gradient, train_epoch_for
+from .kernels.epoch import finish_gradient, train_epoch
 from .kernels.optimizers import apply_update, clip_by_global_norm
 from .kernels.rng import shuffle as shuffle_order
 from .kernels.sequence import train_epoch as seq_train_epoch
@@ -115,12 +115,6 @@ class LocalReducer:
 
     def warm(self, compile_kernels):
         """Compile the kernels before ranks run together (one process: on first use)."""
-
-
-def train_epoch(*args):
-    """:func:`fastbp.kernels.epoch.train_epoch` (same arguments) through its entry for the
-    optimizer code ``args[9]``: only that optimizer's rule is compiled."""
-    return train_epoch_for(args[9])(*args)
 
 
 def _seed_states(seed, reducer):

@@ -33,7 +33,7 @@ from .borrow import borrow
 from .codes import A_OFF, ACT, DENSE, EVAL, KIND, N_OUT, T_OFF
 from .losses import loss_param, output_delta
 from .model import add_l2, backward, forward, fused_update_possible
-from .optimizers import ANY, SGD, clip_by_global_norm, update
+from .optimizers import SGD, apply_update, clip_by_global_norm
 from .rng import shuffle as shuffle_order
 
 
@@ -78,102 +78,77 @@ def gather_rows(Xf, Yf, sw, order, start, rows, n_in, n_out, xb, yb, wbuf):
     return total if weighted else float(rows)
 
 
-def _train_epoch_kernel(OPT):
-    """The kernel :func:`train_epoch` for the optimizer code ``OPT``, a compile-time constant:
-    only that optimizer's update rule is compiled into it (all eight were seconds of a cold
-    compile).  ``ANY``: the code is the run-time argument ``opt`` (every rule compiled)."""
-    @njit(**JIT)
-    def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip,
-                    counter, batch_size, shuffle, rng, order, first, stop, xbuf, ybuf, wbuf,
-                    acts, pre, stats, tmp, dropout, masks, mode):
-        """Batches ``first`` to ``stop - 1`` of an epoch of mini-batch training; returns the
-        sum over their samples of each batch's loss (including the L2 penalty, as
-        scikit-learn reports it) at the time it was seen, or NaN when a batch's loss is not
-        finite (that batch's update is then not applied).
+@njit(**JIT)
+def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip,
+                counter, batch_size, shuffle, rng, order, first, stop, xbuf, ybuf, wbuf, acts,
+                pre, stats, tmp, dropout, masks, mode):
+    """Batches ``first`` to ``stop - 1`` of an epoch of mini-batch training; returns the sum
+    over their samples of each batch's loss (including the L2 penalty, as scikit-learn
+    reports it) at the time it was seen, or NaN when a batch's loss is not finite (that
+    batch's update is then not applied).
 
-        ``order`` (int64, length N) is the visiting order, shuffled in place from ``rng`` at
-        the start of the epoch (``first == 0``) when ``shuffle``; ``counter[0]`` counts
-        updates (Adam's t).  Plain SGD takes the fused path where it can.  A batch is read
-        where it lies (in order, or a single row) or gathered into ``xbuf``/``ybuf``/``wbuf``.
-        """
-        X, Y, sw, params, bufs, grad, state = borrow(X), borrow(Y), borrow(sw), \
-            borrow(params), borrow(bufs), borrow(grad), borrow(state)
-        spec, hyper, counter, rng, order = borrow(spec), borrow(hyper), borrow(counter), \
-            borrow(rng), borrow(order)
-        xbuf, ybuf, wbuf, acts, pre, stats, tmp, dropout, masks = borrow(xbuf), \
-            borrow(ybuf), borrow(wbuf), borrow(acts), borrow(pre), borrow(stats), borrow(tmp), \
-            borrow(dropout), borrow(masks)
-        n, n_in = X.shape
-        n_out = Y.shape[1]
-        Xf = X.reshape(X.size)
-        Yf = Y.reshape(Y.size)
-        xb = xbuf.reshape(xbuf.size)
-        yb = ybuf.reshape(ybuf.size)
-        if shuffle and first == 0:
-            shuffle_order(order, rng[:1])
-        key = rng[1]
-        weighted = sw.shape[0] > 0
-        code = opt if OPT == ANY else OPT
-        fusable = code == SGD and hyper[1] == 0.0 and clip == 0.0 and alpha == 0.0
-        fused_full = fusable and fused_update_possible(spec, batch_size)  # all but a last batch
-        lr = params.dtype.type(hyper[0])
-        no_lr = params.dtype.type(0)
-        total = 0.0
-        for b in range(first, stop):
-            start = b * batch_size
-            rows = min(batch_size, n - start)
-            if not shuffle:
-                xs, xo, ys, yo, ws, wo = Xf, start * n_in, Yf, start * n_out, sw, start
-            elif rows == 1:
-                i = order[start]
-                xs, xo, ys, yo, ws, wo = Xf, i * n_in, Yf, i * n_out, sw, i
-            else:
-                gather_rows(Xf, Yf, sw, order, start, rows, n_in, n_out, xb, yb, wbuf)
-                xs, xo, ys, yo, ws, wo = xb, 0, yb, 0, (wbuf if weighted else sw), 0
-            norm = float(rows)
-            if weighted:
-                norm = 0.0
-                for k in range(rows):
-                    norm += ws[wo + k]
-                if norm <= 0.0:  # every sample of the batch has weight 0: nothing to learn
-                    continue
-            fused = fused_full if rows == batch_size else (fusable and
-                                                           fused_update_possible(spec, rows))
-            t = counter[0] + 1
-            batch_loss = batch_gradient(xs, xo, ys, yo, ws, wo, params, bufs, grad, spec, loss,
-                                        acts, pre, stats, tmp, rows, 1.0 / norm, mode, dropout,
-                                        masks, key, t, 0, lr if fused else no_lr) / norm
-            if not fused and alpha > 0.0:
-                batch_loss += 0.5 * alpha * add_l2(params, grad, spec, alpha / norm) / norm
-            if not np.isfinite(batch_loss):
-                return np.nan
-            counter[0] = t
-            if not fused:
-                if clip > 0.0:
-                    clip_by_global_norm(grad, clip)
-                update(OPT, opt, params, grad, state, hyper, t, batch_loss)
-            total += batch_loss * rows
-        return total
-    return train_epoch
-
-
-#: :func:`train_epoch` for any optimizer code (every update rule compiled in); training uses
-#: :func:`train_epoch_for` instead
-train_epoch = _train_epoch_kernel(ANY)
-
-#: train_epoch's kernels by optimizer code (see :func:`train_epoch_for`)
-KERNELS = {}
-
-
-def train_epoch_for(opt):
-    """:func:`train_epoch` (same arguments; ``opt`` is then ignored) with the optimizer code
-    ``opt`` compiled in: one kernel per optimizer used (a dispatcher of its own, cached on disk
-    like every kernel), into which only its own update rule is compiled.  A hyperparameter
-    change never recompiles it."""
-    kernel = KERNELS.get(opt)
-    if kernel is None:
-        kernel = KERNELS[opt] = _train_epoch_kernel(int(opt))
-    return kernel
+    ``order`` (int64, length N) is the visiting order, shuffled in place from ``rng`` at the
+    start of the epoch (``first == 0``) when ``shuffle``; ``counter[0]`` counts updates
+    (Adam's t).  Plain SGD takes the fused path where it can.  A batch is read where it lies
+    (in order, or a single row) or gathered into ``xbuf``/``ybuf``/``wbuf``.
+    """
+    X, Y, sw, params, bufs, grad, state = borrow(X), borrow(Y), borrow(sw), borrow(params), \
+        borrow(bufs), borrow(grad), borrow(state)
+    spec, hyper, counter, rng, order = borrow(spec), borrow(hyper), borrow(counter), \
+        borrow(rng), borrow(order)
+    xbuf, ybuf, wbuf, acts, pre, stats, tmp, dropout, masks = borrow(xbuf), borrow(ybuf), \
+        borrow(wbuf), borrow(acts), borrow(pre), borrow(stats), borrow(tmp), borrow(dropout), \
+        borrow(masks)
+    n, n_in = X.shape
+    n_out = Y.shape[1]
+    Xf = X.reshape(X.size)
+    Yf = Y.reshape(Y.size)
+    xb = xbuf.reshape(xbuf.size)
+    yb = ybuf.reshape(ybuf.size)
+    if shuffle and first == 0:
+        shuffle_order(order, rng[:1])
+    key = rng[1]
+    weighted = sw.shape[0] > 0
+    fusable = opt == SGD and hyper[1] == 0.0 and clip == 0.0 and alpha == 0.0
+    fused_full = fusable and fused_update_possible(spec, batch_size)  # all but a last batch
+    lr = params.dtype.type(hyper[0])
+    no_lr = params.dtype.type(0)
+    total = 0.0
+    for b in range(first, stop):
+        start = b * batch_size
+        rows = min(batch_size, n - start)
+        if not shuffle:
+            xs, xo, ys, yo, ws, wo = Xf, start * n_in, Yf, start * n_out, sw, start
+        elif rows == 1:
+            i = order[start]
+            xs, xo, ys, yo, ws, wo = Xf, i * n_in, Yf, i * n_out, sw, i
+        else:
+            gather_rows(Xf, Yf, sw, order, start, rows, n_in, n_out, xb, yb, wbuf)
+            xs, xo, ys, yo, ws, wo = xb, 0, yb, 0, (wbuf if weighted else sw), 0
+        norm = float(rows)
+        if weighted:
+            norm = 0.0
+            for k in range(rows):
+                norm += ws[wo + k]
+            if norm <= 0.0:  # every sample of the batch has weight 0: nothing to learn
+                continue
+        fused = fused_full if rows == batch_size else (fusable and
+                                                       fused_update_possible(spec, rows))
+        t = counter[0] + 1
+        batch_loss = batch_gradient(xs, xo, ys, yo, ws, wo, params, bufs, grad, spec, loss,
+                                    acts, pre, stats, tmp, rows, 1.0 / norm, mode, dropout,
+                                    masks, key, t, 0, lr if fused else no_lr) / norm
+        if not fused and alpha > 0.0:
+            batch_loss += 0.5 * alpha * add_l2(params, grad, spec, alpha / norm) / norm
+        if not np.isfinite(batch_loss):
+            return np.nan
+        counter[0] = t
+        if not fused:
+            if clip > 0.0:
+                clip_by_global_norm(grad, clip)
+            apply_update(opt, params, grad, state, hyper, t, batch_loss)
+        total += batch_loss * rows
+    return total
 
 
 @njit(**JIT)

@@ -1,8 +1,8 @@
 """Update rules on the flat parameter vector, one loop over all parameters each.
 
-To add an optimizer: give it a code and a rule here, with a branch in :func:`apply_update`
-and its line in :data:`RULES`, and a class in :mod:`fastbp.optimizers` (which registers its
-name and lists its hyperparameters).  Nothing else changes.
+To add an optimizer: give it a code and a rule here, with a branch in :func:`apply_update`,
+and a class in :mod:`fastbp.optimizers` (which registers its name and lists its
+hyperparameters).  Nothing else changes.
 
 ``state`` is a (slots, n_params) array: each row is a flat twin of the parameter vector
 (velocity, first/second moments, previous gradient, step sizes).  ``hyper`` is a float64
@@ -42,7 +42,6 @@ FANN's full-batch rules, transcribed from FANN 2.2's ``fann_train.c`` with FANN'
 """
 import numpy as np
 from numba import njit
-from numba.extending import overload
 
 from .._config import JIT
 from .rng import keyed, uniform_at
@@ -56,7 +55,6 @@ ADAGRAD = 4
 NADAM = 5
 QUICKPROP = 6  # full batch
 SARPROP = 7    # full batch
-ANY = -1       # "the optimizer code is a run-time value" (see :func:`update`)
 
 #: key of SARPROP's random numbers: uniform_at(keyed(SARPROP_KEY, t, 0), k) for weight k
 SARPROP_KEY = np.uint64(0x5A4B4012)
@@ -300,79 +298,3 @@ def apply_update(opt, params, grad, state, hyper, t, loss):
     elif opt == SARPROP:
         sarprop(params, grad, state[0], state[1], hyper[1], hyper[2], hyper[3], hyper[4],
                 hyper[5], hyper[6], hyper[7], hyper[8], t, loss)
-
-
-# --- one rule per optimizer, for code that knows the optimizer at compile time -------------
-# Each takes the arguments of apply_update but the code, and is exactly apply_update's branch.
-
-@njit(**JIT)
-def _sgd(params, grad, state, hyper, t, loss):
-    sgd(params, grad, state[0], hyper[0], hyper[1], hyper[2] != 0.0)
-
-
-@njit(**JIT)
-def _adam(params, grad, state, hyper, t, loss):
-    adam(params, grad, state[0], state[1], hyper[0], hyper[1], hyper[2], hyper[3], hyper[4], t)
-
-
-@njit(**JIT)
-def _rmsprop(params, grad, state, hyper, t, loss):
-    rmsprop(params, grad, state[0], hyper[0], hyper[1], hyper[2])
-
-
-@njit(**JIT)
-def _rprop(params, grad, state, hyper, t, loss):
-    irprop_minus(params, grad, state[0], state[1], hyper[1], hyper[2], hyper[3], hyper[4])
-
-
-@njit(**JIT)
-def _adagrad(params, grad, state, hyper, t, loss):
-    adagrad(params, grad, state[0], hyper[0], hyper[1], hyper[2], t)
-
-
-@njit(**JIT)
-def _nadam(params, grad, state, hyper, t, loss):
-    nadam(params, grad, state[0], state[1], state[2], hyper[0], hyper[1], hyper[2], hyper[3],
-          hyper[4], hyper[5], hyper[6] != 0.0, t)
-
-
-@njit(**JIT)
-def _quickprop(params, grad, state, hyper, t, loss):
-    quickprop(params, grad, state[0], state[1], hyper[0], hyper[1], hyper[2])
-
-
-@njit(**JIT)
-def _sarprop(params, grad, state, hyper, t, loss):
-    sarprop(params, grad, state[0], state[1], hyper[1], hyper[2], hyper[3], hyper[4],
-            hyper[5], hyper[6], hyper[7], hyper[8], t, loss)
-
-
-#: the rule of each optimizer code
-RULES = {SGD: _sgd, ADAM: _adam, RMSPROP: _rmsprop, RPROP: _rprop, ADAGRAD: _adagrad,
-         NADAM: _nadam, QUICKPROP: _quickprop, SARPROP: _sarprop}
-
-
-def update(known, opt, params, grad, state, hyper, t, loss):
-    """:func:`apply_update` for compiled code that may know its optimizer: when ``known`` is
-    a compile-time constant code (a global or closure constant of the caller, as in
-    :func:`fastbp.kernels.epoch.train_epoch_for`), only that optimizer's rule is compiled in
-    and ``opt`` is ignored; when it is ``ANY``, this is ``apply_update(opt, ...)``, every
-    rule compiled."""
-    apply_update(opt if known == ANY else known, params, grad, state, hyper, t, loss)
-
-
-@overload(update, prefer_literal=True, jit_options=JIT)
-def _update(known, opt, params, grad, state, hyper, t, loss):
-    code = getattr(known, "literal_value", ANY)
-    if code != ANY:
-        rule = RULES.get(code)
-        if rule is None:
-            raise ValueError(f"no optimizer has the code {code}")
-
-        def known_rule(known, opt, params, grad, state, hyper, t, loss):
-            rule(params, grad, state, hyper, t, loss)
-        return known_rule
-
-    def any_rule(known, opt, params, grad, state, hyper, t, loss):
-        apply_update(opt, params, grad, state, hyper, t, loss)
-    return any_rule
