@@ -60,7 +60,7 @@ def test_the_probe_agrees_with_numba():
     if not JIT["cache"]:
         pytest.skip("no writable kernel cache in this environment")
     used = {pathlib.Path(d._cache.cache_path) for d in (training.train_epoch,
-                                                        activations.value)}
+                                                        activations.activate)}
     assert used <= set(_cache.cache_directories())
 
 

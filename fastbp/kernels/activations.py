@@ -2,9 +2,10 @@
 the activation buffer that apply them.
 
 To add an activation: register its name and traits in :mod:`fastbp.registry`, then give it a
-branch in :func:`value` and one in :func:`derivative`, and its line in the two dispatch
-tables (:func:`activate`, :func:`backprop_activation`) below (and a reference in
-``tests/naive.py``).  Nothing else changes.
+value and a derivative function below (their lines in ``_VALUES``/``_DERIVATIVES`` and in
+``_value_any``/``_derivative_any``), and its line in the two dispatch tables
+(:func:`activate`, :func:`backprop_activation`) (and a reference in ``tests/naive.py``).
+Nothing else changes.
 
 A layer's block of the activation buffer is ``rows * n_units`` contiguous values, so the
 element-wise activations are one flat loop.  Each activation gets its own copy of that loop
@@ -26,7 +27,8 @@ instead of offsets, every slice costs reference-count updates (atomic instructio
 dominated the time of online training.
 """
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from .._config import JIT, JIT_INLINE
 from ..registry import (ELU, EXP, GELU, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU,
@@ -39,33 +41,106 @@ _GELU_K = 0.7978845608028654   # sqrt(2 / pi)
 _GELU_C = 0.044715
 
 
-@njit(**JIT_INLINE)
 def value(z, code):
-    """f(z) for one value of an element-wise activation (not softmax)."""
-    zero = like(z, 0.0)
-    if code == LOGISTIC:
-        return logistic(z)
-    if code == TANH:
-        return tanh(z)
-    if code == RELU:
-        return max(z, zero)
-    if code == LEAKY_RELU:
-        return z if z > zero else like(z, LEAKY_SLOPE) * z
-    if code == ELU:  # alpha = 1; expm1: exp(z) - 1 cancels for small |z|
-        return z if z > zero else like(z, np.expm1(z))
-    if code == SOFTPLUS:  # log(1 + e^z), stable for both signs
-        return max(z, zero) + np.log1p(exp(-abs(z)))
-    if code == SILU:
-        return z * logistic(z)
-    if code == GELU:  # tanh approximation, PyTorch's approximate="tanh"
-        # 0.5 z (1 + tanh u) = z logistic(2u): no cancellation in 1 + tanh u for u << 0;
-        # below z = -10, |f| < 1e-36, and z times the clamped exp's floor would not be
-        if z < like(z, -10.0):
-            return zero
-        return z * logistic(like(z, 2.0) * _gelu_u(z))
-    if code == EXP:  # output only (the log link of the Poisson loss)
-        return exp(z)
+    """f(z) for one value of an element-wise activation (not softmax), in compiled code.
+
+    With ``code`` a compile-time constant (a global such as ``TANH``, or a literal argument)
+    only that activation is compiled (see :func:`_value`); with a run-time code, a branch per
+    activation, each compiled as with its constant."""
+    raise TypeError("activations.value is for compiled (@njit) code")
+
+
+def derivative(z, a, code):
+    """f'(z), from the pre-activation ``z`` and/or the output ``a`` = f(z), in compiled code
+    (``code`` as in :func:`value`).  Only activations registered with ``needs_pre`` may read
+    ``z``; the others get ``z = a``."""
+    raise TypeError("activations.derivative is for compiled (@njit) code")
+
+
+# value and derivative are overloads, not inline="always" functions: Numba's inlining of
+# their ten branches into every loop that applies an activation (nine loops in activate,
+# eight in backprop_activation, six in output_delta) was about a third of a cold compile.
+# The overload resolves a constant code at typing time and compiles that activation alone;
+# LLVM inlines it into the loop, which then vectorizes as before.
+_OPTS = {"fastmath": JIT["fastmath"], "error_model": JIT["error_model"]}
+
+
+def _value_logistic(z, code):
+    return logistic(z)
+
+
+def _value_tanh(z, code):
+    return tanh(z)
+
+
+def _value_relu(z, code):
+    return max(z, like(z, 0.0))
+
+
+def _value_leaky_relu(z, code):
+    return z if z > like(z, 0.0) else like(z, LEAKY_SLOPE) * z
+
+
+def _value_elu(z, code):  # alpha = 1; expm1: exp(z) - 1 cancels for small |z|
+    return z if z > like(z, 0.0) else like(z, np.expm1(z))
+
+
+def _value_softplus(z, code):  # log(1 + e^z), stable for both signs
+    return max(z, like(z, 0.0)) + np.log1p(exp(-abs(z)))
+
+
+def _value_silu(z, code):
+    return z * logistic(z)
+
+
+def _value_gelu(z, code):  # tanh approximation, PyTorch's approximate="tanh"
+    # 0.5 z (1 + tanh u) = z logistic(2u): no cancellation in 1 + tanh u for u << 0;
+    # below z = -10, |f| < 1e-36, and z times the clamped exp's floor would not be
+    if z < like(z, -10.0):
+        return like(z, 0.0)
+    return z * logistic(like(z, 2.0) * _gelu_u(z))
+
+
+def _value_exp(z, code):  # output only (the log link of the Poisson loss)
+    return exp(z)
+
+
+def _value_identity(z, code):
     return z
+
+
+def _value_any(z, code):
+    if code == LOGISTIC:
+        return value(z, LOGISTIC)
+    if code == TANH:
+        return value(z, TANH)
+    if code == RELU:
+        return value(z, RELU)
+    if code == LEAKY_RELU:
+        return value(z, LEAKY_RELU)
+    if code == ELU:
+        return value(z, ELU)
+    if code == SOFTPLUS:
+        return value(z, SOFTPLUS)
+    if code == SILU:
+        return value(z, SILU)
+    if code == GELU:
+        return value(z, GELU)
+    if code == EXP:
+        return value(z, EXP)
+    return z
+
+
+_VALUES = {LOGISTIC: _value_logistic, TANH: _value_tanh, RELU: _value_relu,
+           LEAKY_RELU: _value_leaky_relu, ELU: _value_elu, SOFTPLUS: _value_softplus,
+           SILU: _value_silu, GELU: _value_gelu, EXP: _value_exp}
+
+
+@overload(value, prefer_literal=True, jit_options=_OPTS)
+def _value(z, code):
+    if isinstance(code, types.IntegerLiteral):
+        return _VALUES.get(code.literal_value, _value_identity)
+    return _value_any
 
 
 @njit(**JIT_INLINE)
@@ -74,41 +149,90 @@ def _gelu_u(z):
     return like(z, _GELU_K) * (z + like(z, _GELU_C) * z * z * z)
 
 
-@njit(**JIT_INLINE)
-def derivative(z, a, code):
-    """f'(z), from the pre-activation ``z`` and/or the output ``a`` = f(z).  Only
-    activations registered with ``needs_pre`` may read ``z``; the others get ``z = a``."""
-    zero = like(a, 0.0)
+def _derivative_logistic(z, a, code):
+    return a * (like(a, 1.0) - a)
+
+
+def _derivative_tanh(z, a, code):
+    return like(a, 1.0) - a * a
+
+
+def _derivative_relu(z, a, code):
+    return like(a, 1.0) if a > like(a, 0.0) else like(a, 0.0)
+
+
+def _derivative_leaky_relu(z, a, code):
+    return like(a, 1.0) if a > like(a, 0.0) else like(a, LEAKY_SLOPE)
+
+
+def _derivative_elu(z, a, code):  # e^z = a + 1 for z <= 0
+    return like(a, 1.0) if a > like(a, 0.0) else a + like(a, 1.0)
+
+
+def _derivative_softplus(z, a, code):  # logistic(z) = 1 - e^-a
+    return -np.expm1(-a)
+
+
+def _derivative_silu(z, a, code):
+    s = logistic(z)
+    return s * (like(a, 1.0) + z * (like(a, 1.0) - s))
+
+
+def _derivative_gelu(z, a, code):
+    # 0.5 (1 + t) + 0.5 z (1 - t**2) u' with t = tanh u, written as s + 2 z u' s (1 - s)
+    # with s = logistic(2u) and 1 - s = logistic(-2u): 1 - t**2 from a t that rounds near
+    # +-1 is all rounding error, which z u' ~ z**3 magnified (float32: f'(100) was 1.03).
+    # Beyond |z| = 10 the second term is below 1e-35: f' is 1 or 0.
     one = like(a, 1.0)
+    if abs(z) > like(z, 10.0):
+        return one if z > like(a, 0.0) else like(a, 0.0)
+    u2 = like(z, 2.0) * _gelu_u(z)
+    s = logistic(u2)
+    du = like(z, _GELU_K) * (one + like(z, 3.0 * _GELU_C) * z * z)
+    return s + like(z, 2.0) * z * du * s * logistic(-u2)
+
+
+def _derivative_exp(z, a, code):
+    return a
+
+
+def _derivative_identity(z, a, code):
+    return like(a, 1.0)
+
+
+def _derivative_any(z, a, code):
     if code == LOGISTIC:
-        return a * (one - a)
+        return derivative(z, a, LOGISTIC)
     if code == TANH:
-        return one - a * a
+        return derivative(z, a, TANH)
     if code == RELU:
-        return one if a > zero else zero
+        return derivative(z, a, RELU)
     if code == LEAKY_RELU:
-        return one if a > zero else like(a, LEAKY_SLOPE)
-    if code == ELU:  # e^z = a + 1 for z <= 0
-        return one if a > zero else a + one
-    if code == SOFTPLUS:  # logistic(z) = 1 - e^-a
-        return -np.expm1(-a)
+        return derivative(z, a, LEAKY_RELU)
+    if code == ELU:
+        return derivative(z, a, ELU)
+    if code == SOFTPLUS:
+        return derivative(z, a, SOFTPLUS)
     if code == SILU:
-        s = logistic(z)
-        return s * (one + z * (one - s))
+        return derivative(z, a, SILU)
     if code == GELU:
-        # 0.5 (1 + t) + 0.5 z (1 - t**2) u' with t = tanh u, written as s + 2 z u' s (1 - s)
-        # with s = logistic(2u) and 1 - s = logistic(-2u): 1 - t**2 from a t that rounds near
-        # +-1 is all rounding error, which z u' ~ z**3 magnified (float32: f'(100) was 1.03).
-        # Beyond |z| = 10 the second term is below 1e-35: f' is 1 or 0.
-        if abs(z) > like(z, 10.0):
-            return one if z > zero else zero
-        u2 = like(z, 2.0) * _gelu_u(z)
-        s = logistic(u2)
-        du = like(z, _GELU_K) * (one + like(z, 3.0 * _GELU_C) * z * z)
-        return s + like(z, 2.0) * z * du * s * logistic(-u2)
+        return derivative(z, a, GELU)
     if code == EXP:
-        return a
-    return one
+        return derivative(z, a, EXP)
+    return like(a, 1.0)
+
+
+_DERIVATIVES = {LOGISTIC: _derivative_logistic, TANH: _derivative_tanh,
+                RELU: _derivative_relu, LEAKY_RELU: _derivative_leaky_relu,
+                ELU: _derivative_elu, SOFTPLUS: _derivative_softplus,
+                SILU: _derivative_silu, GELU: _derivative_gelu, EXP: _derivative_exp}
+
+
+@overload(derivative, prefer_literal=True, jit_options=_OPTS)
+def _derivative(z, a, code):
+    if isinstance(code, types.IntegerLiteral):
+        return _DERIVATIVES.get(code.literal_value, _derivative_identity)
+    return _derivative_any
 
 
 @njit(**JIT_INLINE)

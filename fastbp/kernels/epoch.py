@@ -213,6 +213,16 @@ def finish_gradient(params, grad, spec, loss_sum, total_w, alpha):
 
 
 @njit(**JIT)
+def copy(src, so, dst, do, count):
+    """dst[do:do+count] = src[so:so+count], as a loop: a slice assignment compiles a shape
+    check with its error message (formatting code: seconds of a cold compile)."""
+    s = U(so)
+    d = U(do)
+    for k in range(count):
+        dst[d + U(k)] = src[s + U(k)]
+
+
+@njit(**JIT)
 def all_finite(X):
     """True when no entry of X is NaN or infinite."""
     s = X.dtype.type(0)
@@ -274,7 +284,7 @@ def _predict(X, params, bufs, spec, out):
                 False, no_dropout, acts, np.uint64(0), np.int64(0), 0)
         zo = rows * spec[last, A_OFF]
         activate(acts, zo, rows * n_out, n_out, spec[last, ACT])
-        of[start * n_out:(start + rows) * n_out] = acts[zo:zo + rows * n_out]
+        copy(acts, zo, of, start * n_out, rows * n_out)
     return True
 
 
@@ -303,7 +313,7 @@ def evaluate(X, Y, sw, params, bufs, spec, loss, out, acts, stats):
         total += output_delta(acts, zo, Yf, start * n_out, sw, start, rows, n_out, 1.0,
                               spec[last, ACT], loss, False, loss_param(spec))
         activate(acts, zo, rows * n_out, n_out, spec[last, ACT])
-        of[start * n_out:(start + rows) * n_out] = acts[zo:zo + rows * n_out]
+        copy(acts, zo, of, start * n_out, rows * n_out)
     norm = float(n)
     if weighted:
         norm = 0.0

@@ -22,7 +22,7 @@ from .._config import JIT, PREDICT_CHUNK
 from .activations import U, activate, backprop_activation, keep_pre, undo_dropout
 from .borrow import borrow
 from .codes import A_OFF, ACT, B_OFF, DENSE, EVAL, KIND, N_IN, N_OUT, W_OFF
-from .epoch import eval_buffers
+from .epoch import copy, eval_buffers
 from .layers import dense, norm
 from .layers.dense import bias_gradient
 from .losses import loss_param, output_delta
@@ -140,7 +140,7 @@ def gather_targets(Yf, sw, order, start, rows, n_out, yb, wbuf):
     total = 0.0
     for k in range(rows):
         i = order[start + k]
-        yb[k * n_out:(k + 1) * n_out] = Yf[i * n_out:(i + 1) * n_out]
+        copy(Yf, i * n_out, yb, k * n_out, n_out)
         if weighted:
             wbuf[k] = sw[i]
             total += sw[i]
@@ -254,7 +254,7 @@ def predict_into(indptr, indices, data, params, bufs, spec, out):
         forward_rest(params, bufs, spec, acts, none, stats, rows, EVAL, True, none, acts,
                      np.uint64(0), 0, 0)
         zo = rows * spec[last, A_OFF]
-        of[start * n_out:(start + rows) * n_out] = acts[zo:zo + rows * n_out]
+        copy(acts, zo, of, start * n_out, rows * n_out)
 
 
 @njit(**JIT)
@@ -280,7 +280,7 @@ def evaluate(indptr, indices, data, Y, sw, params, bufs, spec, loss, out):
         total += output_delta(acts, zo, Yf, start * n_out, sw, start, rows, n_out, 1.0,
                               spec[last, ACT], loss, False, loss_param(spec))
         activate(acts, zo, rows * n_out, n_out, spec[last, ACT])
-        of[start * n_out:(start + rows) * n_out] = acts[zo:zo + rows * n_out]
+        copy(acts, zo, of, start * n_out, rows * n_out)
     norm_w = float(n)
     if sw.shape[0] > 0:
         norm_w = 0.0
