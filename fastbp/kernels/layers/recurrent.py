@@ -38,6 +38,7 @@ from ..activations import U
 from ..blas import gemm
 from ..codes import GRU, LSTM, TANH
 from ..mathfn import logistic, tanh
+from ..rowvec import row_times
 from .dense import rows_view
 
 
@@ -63,6 +64,9 @@ def mm_nn(A, ao, B, bo, C, co, m, n, k, acc):
     if _blas(m, n, k):
         gemm(1.0, rows_view(A, ao, m, k), rows_view(B, bo, k, n), 1.0 if acc else 0.0,
              rows_view(C, co, m, n))
+        return
+    if m == 1:  # a batch of one: the row's outputs accumulate in SIMD registers
+        row_times(A, ao, B, bo, C, co, n, k, acc)
         return
     zero = C.dtype.type(0)
     for i in range(m):

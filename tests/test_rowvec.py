@@ -1,0 +1,43 @@
+"""The register-blocked one-row product (fastbp.kernels.rowvec) against NumPy in float64,
+for widths that exercise its full blocks, single vectors and scalar tail, at offsets into
+one shared vector (as the recurrent kernels call it), overwriting and accumulating."""
+import numpy as np
+import pytest
+
+from fastbp.kernels.layers.recurrent import mm_nn
+from fastbp.kernels.rowvec import block_width, row_times
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k,n", [(1, 1), (7, 13), (32, 32), (8, 45), (64, 192), (192, 64),
+                                 (3, 40), (0, 9)])
+@pytest.mark.parametrize("acc", [False, True])
+def test_row_times_matches_numpy(dtype, k, n, acc):
+    rng = np.random.default_rng(k * 1000 + n)
+    ao, bo, co = 3, 5 + k, 11 + k + k * n  # odd offsets: unaligned vector loads
+    s = rng.normal(size=co + n + 7).astype(dtype)
+    a = s[ao:ao + k].astype(np.float64)
+    B = s[bo:bo + k * n].reshape(k, n).astype(np.float64)
+    before = s.copy()
+    expect = a @ B + (s[co:co + n].astype(np.float64) if acc else 0.0)
+    row_times(s, ao, s, bo, s, co, n, k, acc)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(s[co:co + n], expect, rtol=tol, atol=tol * max(k, 1))
+    # nothing outside the output row is touched
+    np.testing.assert_array_equal(s[:co], before[:co])
+    np.testing.assert_array_equal(s[co + n:], before[co + n:])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mm_nn_one_row_uses_separate_arrays(dtype):
+    """mm_nn's batch-of-one branch with A, B, C in three different arrays (the backward
+    pass reads W_hh from the parameter vector), garbage in C when not accumulating."""
+    rng = np.random.default_rng(1)
+    k, n = 96, 2 * block_width(np.zeros(1, dtype)) + 3
+    A = rng.normal(size=k + 2).astype(dtype)
+    B = rng.normal(size=k * n + 4).astype(dtype)
+    C = np.full(n + 1, np.nan, dtype=dtype)
+    mm_nn(A, 2, B, 4, C, 1, 1, n, k, False)
+    expect = A[2:].astype(np.float64) @ B[4:].reshape(k, n).astype(np.float64)
+    np.testing.assert_allclose(C[1:], expect, rtol=1e-4 if dtype == np.float32 else 1e-12)
+    assert np.isnan(C[0])
