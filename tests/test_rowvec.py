@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from fastbp.kernels.layers.recurrent import mm_nn
-from fastbp.kernels.rowvec import block_width, row_times
+from fastbp.kernels.rowvec import block_width, pack_panels, row_times, row_times_panels
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -41,3 +41,25 @@ def test_mm_nn_one_row_uses_separate_arrays(dtype):
     expect = A[2:].astype(np.float64) @ B[4:].reshape(k, n).astype(np.float64)
     np.testing.assert_allclose(C[1:], expect, rtol=1e-4 if dtype == np.float32 else 1e-12)
     assert np.isnan(C[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,k", [(192, 64), (32, 32), (45, 8), (5, 3), (96, 1)])
+@pytest.mark.parametrize("backwards", [False, True])
+def test_row_times_panels_matches_numpy_and_row_times(dtype, n, k, backwards):
+    """W (n, k) packed into panels, times a row: NumPy's product, and bit for bit what
+    row_times gives with the plain transpose (same sums, same order), either panel order."""
+    rng = np.random.default_rng(n * 100 + k)
+    W = rng.normal(size=(n, k)).astype(dtype)
+    src = np.concatenate([np.zeros(3, dtype), W.ravel()])
+    s = rng.normal(size=7 + k + n * k + n).astype(dtype)
+    ao, po, co = 7, 7 + k, 7 + k + n * k
+    pack_panels(src, 3, n, k, s, po)
+    row_times_panels(s, ao, s, po, s, co, n, k, backwards)
+    a = s[ao:ao + k].astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(s[co:co + n], W.astype(np.float64) @ a, rtol=tol,
+                               atol=tol * k)
+    plain = np.concatenate([s[:ao + k], W.T.ravel(), np.zeros(n, dtype)])
+    row_times(plain, ao, plain, ao + k, plain, co, n, k, False)
+    np.testing.assert_array_equal(s[co:co + n], plain[co:co + n])

@@ -117,3 +117,36 @@ def row_times(A, ao, B, bo, C, co, n, k, acc):
             c += A[U(ao + p)] * B[U(bo + p * n + j)]
         C[U(co + j)] = c
         j += 1
+
+
+@njit(**JIT)
+def pack_panels(src, so, n, k, dst, do):
+    """dst[do:] = W^T for the (n, k) row-major block W at src[so:] (a weight matrix of n
+    outputs), as :func:`row_times_panels` reads it: the outputs in panels of
+    :func:`block_width` (the last one narrower), each panel's (k, width) block contiguous at
+    ``do + j*k`` (j its first output), so a register block streams one contiguous panel."""
+    bw = block_width(dst)
+    for j in range(0, n, bw):
+        w = min(bw, n - j)
+        base = U(do + j * k)
+        for p in range(k):
+            d = base + U(p * w)
+            for i in range(w):
+                dst[d + U(i)] = src[U(so + (j + i) * k + p)]
+
+
+@njit(**JIT)
+def row_times_panels(A, ao, P, po, C, co, n, k, backwards):
+    """C[co:co+n] = A[ao:ao+k] @ W^T, W^T packed at P[po:] by :func:`pack_panels`; the same
+    sums in the same order as :func:`row_times`.  ``backwards`` takes the panels last to
+    first: called every other time so, the panels the previous call read last (still in the
+    L1 cache when W^T is about the cache's size, as R1's 48 KB) are read first."""
+    bw = block_width(C)
+    full = n - n % bw
+    if n > full and backwards:
+        row_times(A, ao, P, po + full * k, C, co + full, n - full, k, False)
+    for b in range(full // bw):
+        j = full - bw - b * bw if backwards else b * bw
+        _block(A, ao, P, po + j * k, bw, C, co + j, k, False, NV)
+    if n > full and not backwards:
+        row_times(A, ao, P, po + full * k, C, co + full, n - full, k, False)

@@ -38,7 +38,7 @@ from ..activations import U
 from ..blas import gemm
 from ..codes import GRU, LSTM, TANH
 from ..mathfn import logistic, tanh
-from ..rowvec import row_times
+from ..rowvec import pack_panels, row_times, row_times_panels
 from .dense import rows_view
 
 
@@ -196,7 +196,10 @@ def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, 
     bhh = bih + GH
     wh, wi = transposed_offsets(kind, H, B, T, n_in, base)
     transpose_into(params, w0, GH, n_in, s, wi)
-    transpose_into(params, whh, GH, H, s, wh)
+    if B == 1:  # one sequence: W_hh^T in register-block panels (rowvec.pack_panels)
+        pack_panels(params, whh, GH, H, s, wh)
+    else:
+        transpose_into(params, whh, GH, H, s, wh)
     # input projection of every step at once, plus the biases that add up
     mm_nn(s, xo, s, wi, s, go, TB, GH, n_in, False)
     nb = 2 * H if kind == GRU else GH  # GRU's b_hn stays inside r * (...)
@@ -217,7 +220,10 @@ def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, 
         tp = t + 1 if reverse else t - 1
         hprev = dho if q == 0 else ho + tp * B * H
         cprev = dco if q == 0 else co + tp * B * H
-        mm_nn(s, hprev, s, wh, s, po, B, GH, H, False)
+        if B == 1:
+            row_times_panels(s, hprev, s, wh, s, po, GH, H, q % 2 == 1)
+        else:
+            mm_nn(s, hprev, s, wh, s, po, B, GH, H, False)
         for b in range(B):
             g = U(go + (t * B + b) * GH)
             h = U(ho + (t * B + b) * H)
