@@ -4,7 +4,7 @@ one shared vector (as the recurrent kernels call it), overwriting and accumulati
 import numpy as np
 import pytest
 
-from fastbp.kernels.layers.recurrent import mm_nn
+from fastbp.kernels.layers.recurrent import mm_nn, mm_tn
 from fastbp.kernels.rowvec import block_width, pack_panels, row_times, row_times_panels
 
 
@@ -63,3 +63,22 @@ def test_row_times_panels_matches_numpy_and_row_times(dtype, n, k, backwards):
     plain = np.concatenate([s[:ao + k], W.T.ravel(), np.zeros(n, dtype)])
     row_times(plain, ao, plain, ao + k, plain, co, n, k, False)
     np.testing.assert_array_equal(s[co:co + n], plain[co:co + n])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,n,k", [(32, 8, 20), (32, 32, 19), (5, 45, 3), (1, 1, 1), (7, 3, 0)])
+@pytest.mark.parametrize("acc", [False, True])
+def test_mm_tn_loops_match_numpy(dtype, m, n, k, acc):
+    """mm_tn's loop branch (C [+]= A^T B, columns of A through col_times) for the weight
+    gradients' shapes below the BLAS threshold and odd ones, C in another array."""
+    rng = np.random.default_rng(m * 10000 + n * 100 + k)
+    s = rng.normal(size=3 + k * m + k * n).astype(dtype)
+    A = s[3:3 + k * m].reshape(k, m).astype(np.float64)
+    B = s[3 + k * m:].reshape(k, n).astype(np.float64)
+    C = rng.normal(size=2 + m * n).astype(dtype)
+    expect = A.T @ B + (C[2:].reshape(m, n).astype(np.float64) if acc else 0.0)
+    if m * n * k >= 1 << 13 and m > 1 and n > 1 and k > 1:
+        pytest.skip("goes to BLAS")
+    mm_tn(s, 3, s, 3 + k * m, C, 2, m, n, k, acc)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(C[2:].reshape(m, n), expect, rtol=tol, atol=tol * max(k, 1))

@@ -33,8 +33,8 @@ def _lanes(dtype):
 
 
 @intrinsic
-def _block(typingctx, A, ao, B, bo, ldb, C, co, k, acc, nv):
-    """C[co : co + nv*lanes] (=|+=) sum over p < k of A[ao + p] * B[bo + p*ldb : ... + nv*lanes],
+def _block(typingctx, A, ao, lda, B, bo, ldb, C, co, k, acc, nv):
+    """C[co : co + nv*lanes] (=|+=) sum over p < k of A[ao + p*lda] * B[bo + p*ldb : ... + nv*lanes],
     accumulated in ``nv`` vector registers (``nv`` a compile-time constant)."""
     for arr in (A, B, C):
         if not isinstance(arr, types.Array) or arr.ndim != 1:
@@ -46,16 +46,16 @@ def _block(typingctx, A, ao, B, bo, ldb, C, co, k, acc, nv):
     n_vec = nv.literal_value
     lanes = _lanes(C.dtype)
     width = C.dtype.bitwidth // 8
-    sig = types.void(A, ao, B, bo, ldb, C, co, k, acc, nv)
+    sig = types.void(A, ao, lda, B, bo, ldb, C, co, k, acc, nv)
 
     def codegen(context, builder, signature, args):
-        a_v, ao_v, b_v, bo_v, ldb_v, c_v, co_v, k_v, acc_v, _ = args
+        a_v, ao_v, lda_v, b_v, bo_v, ldb_v, c_v, co_v, k_v, acc_v, _ = args
         i64 = ir.IntType(64)
-        ao_v, bo_v, ldb_v, co_v, k_v = (
+        ao_v, lda_v, bo_v, ldb_v, co_v, k_v = (
             context.cast(builder, v, t, types.int64)
-            for v, t in zip((ao_v, bo_v, ldb_v, co_v, k_v),
-                            (signature.args[1], signature.args[3], signature.args[4],
-                             signature.args[6], signature.args[7])))
+            for v, t in zip((ao_v, lda_v, bo_v, ldb_v, co_v, k_v),
+                            (signature.args[1], signature.args[2], signature.args[4],
+                             signature.args[5], signature.args[7], signature.args[8])))
         fty = context.get_value_type(C.dtype)
         vty = ir.VectorType(fty, lanes)
         vptr = vty.as_pointer()
@@ -75,7 +75,7 @@ def _block(typingctx, A, ao, B, bo, ldb, C, co, k, acc, nv):
         mask = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
         with cgutils.for_range(builder, k_v) as loop:
             p = loop.index
-            a = builder.load(builder.gep(pa, [builder.add(ao_v, p)]))
+            a = builder.load(builder.gep(pa, [builder.add(ao_v, builder.mul(p, lda_v))]))
             av = builder.shuffle_vector(builder.insert_element(ir.Constant(vty, ir.Undefined),
                                                               a, ir.Constant(i64, 0)),
                                         ir.Constant(vty, ir.Undefined), mask)
@@ -102,19 +102,26 @@ def block_width(C):
 def row_times(A, ao, B, bo, C, co, n, k, acc):
     """C[co:co+n] (=|+=) A[ao:ao+k] @ B (k, n) (row-major at ``bo``): register blocks of
     :func:`block_width` outputs, then single vectors, then scalars."""
+    col_times(A, ao, 1, B, bo, C, co, n, k, acc)
+
+
+@njit(**JIT)
+def col_times(A, ao, lda, B, bo, C, co, n, k, acc):
+    """:func:`row_times` for a vector a with stride ``lda`` (a[p] = A[ao + p*lda]: a column
+    of a row-major matrix, as in the weight gradients' A^T B)."""
     lanes = VECTOR_BYTES // C.itemsize
     j = 0
     while j + NV * lanes <= n:
-        _block(A, ao, B, bo + j, n, C, co + j, k, acc, NV)
+        _block(A, ao, lda, B, bo + j, n, C, co + j, k, acc, NV)
         j += NV * lanes
     while j + lanes <= n:
-        _block(A, ao, B, bo + j, n, C, co + j, k, acc, 1)
+        _block(A, ao, lda, B, bo + j, n, C, co + j, k, acc, 1)
         j += lanes
     zero = C.dtype.type(0)
     while j < n:
         c = C[U(co + j)] if acc else zero
         for p in range(k):
-            c += A[U(ao + p)] * B[U(bo + p * n + j)]
+            c += A[U(ao + p * lda)] * B[U(bo + p * n + j)]
         C[U(co + j)] = c
         j += 1
 
@@ -147,6 +154,6 @@ def row_times_panels(A, ao, P, po, C, co, n, k, backwards):
         row_times(A, ao, P, po + full * k, C, co + full, n - full, k, False)
     for b in range(full // bw):
         j = full - bw - b * bw if backwards else b * bw
-        _block(A, ao, P, po + j * k, bw, C, co + j, k, False, NV)
+        _block(A, ao, 1, P, po + j * k, bw, C, co + j, k, False, NV)
     if n > full and not backwards:
         row_times(A, ao, P, po + full * k, C, co + full, n - full, k, False)

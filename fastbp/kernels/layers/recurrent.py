@@ -38,7 +38,7 @@ from ..activations import U
 from ..blas import gemm
 from ..codes import GRU, LSTM, TANH
 from ..mathfn import logistic, tanh
-from ..rowvec import pack_panels, row_times, row_times_panels
+from ..rowvec import col_times, pack_panels, row_times, row_times_panels
 from .dense import rows_view
 
 
@@ -80,18 +80,8 @@ def mm_tn(A, ao, B, bo, C, co, m, n, k, acc):
         gemm(1.0, rows_view(A, ao, k, m).T, rows_view(B, bo, k, n), 1.0 if acc else 0.0,
              rows_view(C, co, m, n))
         return
-    zero = C.dtype.type(0)
-    if not acc:
-        for j in range(m * n):
-            C[U(co + j)] = zero
-    for p in range(k):
-        a = U(ao + p * m)
-        b = U(bo + p * n)
-        for i in range(m):
-            v = A[a + U(i)]
-            c = U(co + i * n)
-            for j in range(n):
-                C[c + U(j)] += v * B[b + U(j)]
+    for i in range(m):  # row i of C: column i of A times B, accumulated in registers
+        col_times(A, ao + i, m, B, bo, C, co + i * n, n, k, acc)
 
 
 @njit(**JIT)
