@@ -9,8 +9,10 @@ cannot prove that C does not alias B), and Numba does not run LLVM's SLP vectori
 hand-unrolled scalar accumulators.  So :func:`_block` is written in LLVM IR: a block of
 ``NV`` vectors of C (4 x 8 float32 or 4 x 4 float64 on AVX2) is accumulated over the k rows
 of B in registers (one broadcast of a[p], NV loads and NV fused multiply-adds per row) and
-stored once.  Measured on 1 x 64 @ 64 x 192 float32 (the R1 GRU step):
-see the commit that introduced this module.
+stored once.  Measured (float32, one process, interleaved, a loaded machine): 1x32 @ 32x32
+0.045 us (the loops: 0.086), 1x192 @ 192x64 1.30 us (1.61); 1x64 @ 64x192 is bounded by
+streaming its 48 KB B from the L2 cache (1.4 us either way, 1.0 us from the panels of
+:func:`pack_panels`).
 """
 from llvmlite import ir
 from numba import njit, types
