@@ -1,0 +1,87 @@
+"""The register-blocked one-row product (fastbp.kernels.rowvec) against NumPy in float64,
+for widths that exercise its full blocks, single vectors and scalar tail, at offsets into
+one shared vector (as the recurrent kernels call it), overwriting and accumulating."""
+import numpy as np
+import pytest
+
+from fastbp.kernels.layers.recurrent import mm_nn, mm_tn
+from fastbp.kernels.rowvec import block_width, pack_panels, row_times, row_times_panels
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k,n", [(1, 1), (7, 13), (32, 32), (8, 45), (64, 192), (192, 64),
+                                 (3, 40), (0, 9)])
+@pytest.mark.parametrize("acc", [False, True])
+def test_row_times_matches_numpy(dtype, k, n, acc):
+    rng = np.random.default_rng(k * 1000 + n)
+    ao, bo, co = 3, 5 + k, 11 + k + k * n  # odd offsets: unaligned vector loads
+    s = rng.normal(size=co + n + 7).astype(dtype)
+    a = s[ao:ao + k].astype(np.float64)
+    B = s[bo:bo + k * n].reshape(k, n).astype(np.float64)
+    before = s.copy()
+    expect = a @ B + (s[co:co + n].astype(np.float64) if acc else 0.0)
+    row_times(s, ao, s, bo, s, co, n, k, acc)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(s[co:co + n], expect, rtol=tol, atol=tol * max(k, 1))
+    # nothing outside the output row is touched
+    np.testing.assert_array_equal(s[:co], before[:co])
+    np.testing.assert_array_equal(s[co + n:], before[co + n:])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mm_nn_one_row_uses_separate_arrays(dtype):
+    """mm_nn's batch-of-one branch with A, B, C in three different arrays (the backward
+    pass reads W_hh from the parameter vector), garbage in C when not accumulating."""
+    rng = np.random.default_rng(1)
+    k, n = 96, 2 * block_width(np.zeros(1, dtype)) + 3
+    A = rng.normal(size=k + 2).astype(dtype)
+    B = rng.normal(size=k * n + 4).astype(dtype)
+    C = np.full(n + 1, np.nan, dtype=dtype)
+    mm_nn(A, 2, B, 4, C, 1, 1, n, k, False)
+    expect = A[2:].astype(np.float64) @ B[4:].reshape(k, n).astype(np.float64)
+    np.testing.assert_allclose(C[1:], expect, rtol=1e-4 if dtype == np.float32 else 1e-12)
+    assert np.isnan(C[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n,k", [(192, 64), (32, 32), (45, 8), (5, 3), (96, 1)])
+@pytest.mark.parametrize("backwards", [False, True])
+@pytest.mark.parametrize("acc", [False, True])
+def test_row_times_panels_matches_numpy_and_row_times(dtype, n, k, backwards, acc):
+    """W (n, k) packed into panels, times a row (written, or added to C): NumPy's product,
+    and bit for bit what row_times gives with the plain transpose (same sums, same order),
+    either panel order."""
+    rng = np.random.default_rng(n * 100 + k)
+    W = rng.normal(size=(n, k)).astype(dtype)
+    src = np.concatenate([np.zeros(3, dtype), W.ravel()])
+    s = rng.normal(size=7 + k + n * k + n).astype(dtype)
+    ao, po, co = 7, 7 + k, 7 + k + n * k
+    c0 = s[co:co + n].astype(np.float64)
+    pack_panels(src, 3, n, k, s, po)
+    plain = np.concatenate([s[:ao + k], W.T.ravel(), s[co:co + n]])
+    row_times_panels(s, ao, s, po, s, co, n, k, backwards, acc)
+    a = s[ao:ao + k].astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(s[co:co + n], W.astype(np.float64) @ a + (c0 if acc else 0),
+                               rtol=tol, atol=tol * k)
+    row_times(plain, ao, plain, ao + k, plain, co, n, k, acc)
+    np.testing.assert_array_equal(s[co:co + n], plain[co:co + n])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,n,k", [(32, 8, 20), (32, 32, 19), (5, 45, 3), (1, 1, 1), (7, 3, 0)])
+@pytest.mark.parametrize("acc", [False, True])
+def test_mm_tn_loops_match_numpy(dtype, m, n, k, acc):
+    """mm_tn's loop branch (C [+]= A^T B, columns of A through col_times) for the weight
+    gradients' shapes below the BLAS threshold and odd ones, C in another array."""
+    rng = np.random.default_rng(m * 10000 + n * 100 + k)
+    s = rng.normal(size=3 + k * m + k * n).astype(dtype)
+    A = s[3:3 + k * m].reshape(k, m).astype(np.float64)
+    B = s[3 + k * m:].reshape(k, n).astype(np.float64)
+    C = rng.normal(size=2 + m * n).astype(dtype)
+    expect = A.T @ B + (C[2:].reshape(m, n).astype(np.float64) if acc else 0.0)
+    if m * n * k >= 1 << 13 and m > 1 and n > 1 and k > 1:
+        pytest.skip("goes to BLAS")
+    mm_tn(s, 3, s, 3 + k * m, C, 2, m, n, k, acc)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(C[2:].reshape(m, n), expect, rtol=tol, atol=tol * max(k, 1))
