@@ -33,11 +33,12 @@ def test_an_interrupt_between_slices_of_a_recurrent_epoch_restores_the_last_epoc
     """As the dense test: the sequence epoch kernel raises KeyboardInterrupt (where Python
     sees a signal: between two slices) a few batches into epoch 3; the network, the optimizer
     state and the history then equal a run that stopped after epoch 2."""
+    import fastbp.kernels.sequence as seq
     import fastbp.training as tr
     X, y = _sequences(48, 6, 3)
     monkeypatch.setattr(tr, "EPOCH_SLICE_MACS", 1)  # one batch per kernel call
     calls = {"n": 0}
-    real = tr.seq_train_epoch
+    real = seq.train_epoch
 
     def interrupted(*args):
         calls["n"] += 1
@@ -45,14 +46,14 @@ def test_an_interrupt_between_slices_of_a_recurrent_epoch_restores_the_last_epoc
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(tr, "seq_train_epoch", interrupted)
+    monkeypatch.setattr(seq, "train_epoch", interrupted)
     layers = [3, fastbp.GRU(5), 2]
     net = fastbp.Network(layers, output="softmax", dtype=np.float64, seed=0)
     with pytest.raises(KeyboardInterrupt) as info:
         net.fit(X, y, epochs=10, batch_size=8, optimizer="adam", seed=1)
     assert calls["n"] == 15
     assert "epoch 3" in "".join(getattr(info.value, "__notes__", []))
-    monkeypatch.setattr(tr, "seq_train_epoch", real)
+    monkeypatch.setattr(seq, "train_epoch", real)
     ref = fastbp.Network(layers, output="softmax", dtype=np.float64, seed=0)
     ref.fit(X, y, epochs=2, batch_size=8, optimizer="adam", seed=1)
     assert net.history.epochs == 2 and net.history.stop_reason == "interrupted"
