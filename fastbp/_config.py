@@ -29,6 +29,12 @@ BLAS_MIN_MACS = 1 << 13
 #: (see fastbp/_threads.py)
 BLAS_THREADS_MIN_MACS = 1 << 23
 
+#: multiply-adds of a recurrent layer's per-step product (batch x gates*units x units) from
+#: which BLAS keeps all its threads: the per-step products are called once per step, so they
+#: decide (measured on 2 cores, quiet: R3's 64x512x128 = 4.2 M ran 1.30x faster on two
+#: threads, R1's 32x192x64 = 0.39 M 0.96x; identical bits either way)
+BLAS_THREADS_MIN_STEP_MACS = 1 << 21
+
 #: rows per chunk when a whole data set goes through the kernels (evaluation, full batch)
 CHUNK_ROWS = 1024
 

@@ -7,13 +7,15 @@ then waits for a descheduled worker: a 64-64-10 network's epoch took 72 ms inste
 (measured here with a second busy process), and predicting 1000 rows swung from 0.2 to 23 ms.
 Products below ``BLAS_THREADS_MIN_MACS`` gain nothing from a second thread (measured: a
 64x256x128 product takes 44 us on one thread, 41 us on two; 64x784x256 237 us vs 163 us),
-so fastbp runs them single-threaded; big ones keep every BLAS thread.  Only while fastbp's
+so fastbp runs them single-threaded; big ones keep every BLAS thread.  For a recurrent layer
+the per-step product ``h W_hh^T`` decides (``BLAS_THREADS_MIN_STEP_MACS``): it is called once
+per time step, and from about 2 M multiply-adds (R3's 64x512x128) a second thread pays.  Only while fastbp's
 own kernels run: the setting is restored afterwards.
 """
 import contextlib
 import threading
 
-from ._config import BLAS_MIN_MACS, BLAS_THREADS_MIN_MACS
+from ._config import BLAS_MIN_MACS
 
 
 class _OneThread:
@@ -61,7 +63,7 @@ def blas_threads_for(layout, rows):
     """A context that limits BLAS to one thread when this network's products for batches of
     ``rows`` rows use BLAS but are small (nothing to do when the kernels use their own loops
     for them, or when they are big enough for threads to pay)."""
-    largest = layout.largest_product(rows)
-    if rows > 1 and BLAS_MIN_MACS <= largest < BLAS_THREADS_MIN_MACS:
+    if (rows > 1 and layout.largest_product(rows) >= BLAS_MIN_MACS
+            and not layout.uses_all_blas_threads(rows)):
         return _ONE_THREAD
     return contextlib.nullcontext()

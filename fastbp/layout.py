@@ -16,7 +16,7 @@ variance) lives in a second flat vector, ``buffers``, with its own offsets.
 """
 import numpy as np
 
-from ._config import MAX_PARAMS
+from ._config import BLAS_THREADS_MIN_MACS, BLAS_THREADS_MIN_STEP_MACS, MAX_PARAMS
 from .kernels import codes
 from .registry import ACTIVATIONS, LAYER_KINDS
 
@@ -125,6 +125,15 @@ class Layout:
         self._largest = max(r[1] * r[2] if r[0] == codes.DENSE else self._row_params(r)
                             for r in rows
                             if r[0] == codes.DENSE or LAYER_KINDS.by_code(r[0]).recurrent)
+        #: multiply-adds per batch row of the biggest recurrent per-step product (h W_hh^T)
+        self._largest_step = max((self._row_step(r) for r in rows
+                                  if LAYER_KINDS.by_code(r[0]).recurrent), default=0)
+
+    @staticmethod
+    def _row_step(row):
+        kind, n_in, n_out, *_, dirs = row[:7]
+        H = n_out // dirs
+        return LAYER_KINDS.by_code(kind).gates * H * H
 
     @staticmethod
     def _row_params(row):
@@ -166,6 +175,13 @@ class Layout:
     def largest_product(self, rows):
         """Multiply-adds of the biggest dense (rows x n_in x n_out) product of one batch."""
         return rows * self._largest
+
+    def uses_all_blas_threads(self, rows):
+        """Whether batches of ``rows`` rows have products big enough to run on every BLAS
+        thread: a dense product from ``BLAS_THREADS_MIN_MACS`` multiply-adds, or a recurrent
+        per-step product from ``BLAS_THREADS_MIN_STEP_MACS`` (see :mod:`fastbp._threads`)."""
+        return (self.largest_product(rows) >= BLAS_THREADS_MIN_MACS
+                or rows * self._largest_step >= BLAS_THREADS_MIN_STEP_MACS)
 
     # --- slices and views -----------------------------------------------------------------
     def weight_slice(self, row):

@@ -12,7 +12,7 @@ without ``parallel=True`` kernels (whose on-disk caching has crashed elsewhere),
 specializations to compile, and every ``fit`` option works.
 
 BLAS: OpenBLAS's thread count is one process-wide setting.  Networks whose products are big
-enough for fastbp to give BLAS all its threads (``BLAS_THREADS_MIN_MACS``, see
+enough for fastbp to give BLAS all its threads (``Layout.uses_all_blas_threads``, see
 :mod:`fastbp._threads`) are trained one after another (each already uses every core);
 the others run concurrently, each with BLAS on one thread as ``fit`` itself runs them, so
 the bits do not depend on the spread.
@@ -23,7 +23,7 @@ import threading
 
 import numpy as np
 
-from ._config import BLAS_THREADS_MIN_MACS, CHUNK_ROWS
+from ._config import CHUNK_ROWS
 from .optimizers import Optimizer, get_optimizer
 from .schedules import Schedule
 
@@ -62,8 +62,7 @@ def _uses_all_blas_threads(net, options):
     """Whether ``fit`` would run this network's products with every BLAS thread."""
     opt = get_optimizer(options.get("optimizer", "sgd"), options.get("learning_rate"))
     rows = CHUNK_ROWS if opt.full_batch else options.get("batch_size", 32)
-    return net.layout.largest_product(max(1, min(int(rows), CHUNK_ROWS))) >= \
-        BLAS_THREADS_MIN_MACS
+    return net.layout.uses_all_blas_threads(max(1, min(int(rows), CHUNK_ROWS)))
 
 
 def fit_many(nets, X, y, *, n_jobs=None, **options):

@@ -97,3 +97,24 @@ def test_sparse_input_to_a_recurrent_network_is_a_clear_error():
         net.gradient(X, np.array([0, 1, 0, 1]))
     with pytest.raises(TypeError, match=message):
         net.hidden_activations(X, layer=0)
+
+
+def test_recurrent_blas_thread_rule_follows_the_per_step_product():
+    """A recurrent network keeps every BLAS thread when its per-step product h W_hh^T is big
+    (R3: LSTM 128 units, batch 64: 64 x 512 x 128 multiply-adds), and runs BLAS on one thread
+    when it is small (R1: GRU 64 units, batch 32: 32 x 192 x 64), whatever the layer's
+    parameter count; fit_many trains the former one after another."""
+    from fastbp._config import BLAS_THREADS_MIN_STEP_MACS
+    from fastbp._threads import _ONE_THREAD, blas_threads_for
+    from fastbp.many import _uses_all_blas_threads
+    r3 = fastbp.Network([16, fastbp.LSTM(128), 10], seed=0)
+    r1 = fastbp.Network([8, fastbp.GRU(64), 10], seed=0)
+    assert 64 * 4 * 128 * 128 >= BLAS_THREADS_MIN_STEP_MACS > 32 * 3 * 64 * 64
+    assert r3.layout.uses_all_blas_threads(64) and not r3.layout.uses_all_blas_threads(16)
+    assert not r1.layout.uses_all_blas_threads(32)
+    assert blas_threads_for(r3.layout, 64) is not _ONE_THREAD
+    assert blas_threads_for(r1.layout, 32) is _ONE_THREAD
+    assert _uses_all_blas_threads(r3, {"batch_size": 64})
+    assert not _uses_all_blas_threads(r1, {"batch_size": 32})
+    bi = fastbp.Network([16, fastbp.LSTM(128, bidirectional=True), 10], seed=0)
+    assert bi.layout.uses_all_blas_threads(64)  # per direction: the same product
