@@ -11,25 +11,15 @@ the median of the paired new/old ratios and the largest difference of the output
 trained weights (R2) between the versions.
 """
 import pathlib
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from benchmarks.compare_versions import load_old  # noqa: E402
 from benchmarks.peers import recurrent as rec  # noqa: E402
-
-
-def load_old(checkout):
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="fastbp-old-"))
-    shutil.copytree(pathlib.Path(checkout) / "fastbp", tmp / "fastbp_old",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    sys.path.insert(0, str(tmp))
-    import fastbp_old
-    return fastbp_old
 
 import fastbp
 mods = {"new": fastbp}
