@@ -21,12 +21,6 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from benchmarks.compare_versions import load_old  # noqa: E402
 from benchmarks.peers import recurrent as rec  # noqa: E402
 
-import fastbp
-mods = {"new": fastbp}
-if len(sys.argv) > 1 and sys.argv[1] != "-":
-    mods["old"] = load_old(sys.argv[1])
-rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 5
-what = sys.argv[3] if len(sys.argv) > 3 else "R1,R2"
 
 def make(mod, name, init):
     wl = rec.WORKLOADS[name]
@@ -40,7 +34,9 @@ def make(mod, name, init):
     d.weight[...] = init["weight"]; d.bias[...] = init["bias"]
     return net
 
-if "R1" in what:
+
+def latency_r1(mods, rounds):
+    """One R1 sequence predicted, 500 calls per round and version."""
     init = rec.workload_init("R1")
     x = rec.workload_data("R1")[0][:1].copy()
     nets = {k: make(m, "R1", init) for k, m in mods.items()}
@@ -58,7 +54,10 @@ if "R1" in what:
         print(f"R1 predict {k}: median {statistics.median(lat[k]):.1f} us  {['%.1f' % v for v in lat[k]]}")
     if len(lat) > 1:
         print("  new/old time ratio median", statistics.median([a / b for a, b in zip(lat["new"], lat["old"])]))
-if "R2" in what:
+
+
+def train_r2(mods, rounds):
+    """An R2 epoch of online training per round and version, from the same start."""
     wl = rec.WORKLOADS["R2"]
     init = rec.workload_init("R2")
     X, Y = rec.workload_data("R2")
@@ -80,3 +79,20 @@ if "R2" in what:
         print(f"R2 train {k}: median {statistics.median(rate[k]):.1f} k seq/s  {['%.1f' % v for v in rate[k]]}")
     if len(rate) > 1:
         print("  new/old rate ratio median", statistics.median([a / b for a, b in zip(rate["new"], rate["old"])]))
+
+
+def main(argv):
+    import fastbp
+    mods = {"new": fastbp}
+    if len(argv) > 1 and argv[1] != "-":
+        mods["old"] = load_old(argv[1])
+    rounds = int(argv[2]) if len(argv) > 2 else 5
+    what = argv[3] if len(argv) > 3 else "R1,R2"
+    if "R1" in what:
+        latency_r1(mods, rounds)
+    if "R2" in what:
+        train_r2(mods, rounds)
+
+
+if __name__ == "__main__":  # asv imports every module of benchmarks/: nothing runs on import
+    main(sys.argv)
