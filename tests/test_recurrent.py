@@ -154,6 +154,30 @@ def test_batch_sizes_use_blas_and_loops_alike():
     assert rel_error(grad, sum(parts) / lens.sum()) < 1e-10
 
 
+@pytest.mark.parametrize("return_sequences", [False, True], ids=["last", "seq"])
+def test_online_epoch_is_one_sgd_step_per_sample(return_sequences):
+    """batch_size=1 (its own loop in the sequence kernels): one epoch of plain SGD is, sample
+    by sample, params -= lr * the sample's gradient from ``Network.gradient`` (another
+    kernel); a sample of weight 0 is skipped."""
+    net, X, Y, lens = problem([fastbp.GRU(5, return_sequences=return_sequences)], n=9,
+                              steps=6, n_in=3, seed=7)
+    sw = np.random.default_rng(7).uniform(0.5, 2.0, X.shape[0])
+    sw[4] = 0.0
+    p = net.params.copy()
+    for i in range(X.shape[0]):
+        if sw[i] > 0:
+            net.params[:] = p
+            p = p - 0.1 * net.gradient(X[i:i + 1], Y[i:i + 1], sample_weight=sw[i:i + 1],
+                                       lengths=lens[i:i + 1])[1]
+    net.params[:] = problem([fastbp.GRU(5, return_sequences=return_sequences)], n=9,
+                            steps=6, n_in=3, seed=7)[0].params
+    start = net.params.copy()
+    net.fit(X, Y, epochs=1, batch_size=1, shuffle=False, optimizer="sgd", learning_rate=0.1,
+            sample_weight=sw, lengths=lens, seed=0)
+    assert rel_error(net.params - start, p - start) < 1e-10
+    assert np.abs(p - start).max() > 1e-3
+
+
 def test_finite_differences():
     layers = [fastbp.LSTM(3, return_sequences=True, bidirectional=True),
               fastbp.GRU(3, return_sequences=True), fastbp.Dense(4, normalization="layer")]

@@ -352,6 +352,34 @@ def steps_of(X, spec):
 
 
 @njit(**JIT)
+def _online(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip, counter,
+            shuffle, order, first, stop, s, acts, pre, stats, tmp, dropout, masks, mode, bptt,
+            key, T):
+    """:func:`train_epoch`'s loop for batches of one sample, with the batch size a constant
+    1 where the batch is gathered and its gradient computed, so that the compiled kernels
+    are specialized for it (the batch loops folded away)."""
+    total = 0.0
+    for b in range(first, stop):
+        norm_ = gather(X, Y, sw, order if shuffle else order[:0], b, 1, T, spec, s)
+        if norm_ <= 0.0:  # nothing to learn from this sample (weight 0)
+            continue
+        t = counter[0] + 1
+        batch_loss = batch_gradient(params, bufs, grad, spec, loss, s, 1, T, acts, pre,
+                                    stats, tmp, 1.0 / norm_, mode, dropout, masks, key, t, 0,
+                                    bptt) / norm_
+        if alpha > 0.0:
+            batch_loss += 0.5 * alpha * add_l2(params, grad, spec, alpha / norm_) / norm_
+        if not np.isfinite(batch_loss):
+            return np.nan
+        counter[0] = t
+        if clip > 0.0:
+            clip_by_global_norm(grad, clip)
+        apply_update(opt, params, grad, state, hyper, t, batch_loss)
+        total += batch_loss
+    return total
+
+
+@njit(**JIT)
 def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip,
                 counter, batch_size, shuffle, rng, order, first, stop, s, acts, pre, stats,
                 tmp, dropout, masks, mode, bptt):
@@ -368,6 +396,10 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alp
     if shuffle and first == 0:
         shuffle_order(order, rng[:1])
     key = rng[1]
+    if batch_size == 1:
+        return _online(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip,
+                       counter, shuffle, order, first, stop, s, acts, pre, stats, tmp,
+                       dropout, masks, mode, bptt, key, T)
     total = 0.0
     for b in range(first, stop):
         start = b * batch_size
