@@ -25,7 +25,7 @@ each), LAST (B, D*H), and per direction :func:`.layers.recurrent.direction_size`
 import numpy as np
 from numba import njit
 
-from .._config import JIT, PREDICT_CHUNK
+from .._config import JIT, JIT_INLINE, PREDICT_CHUNK
 from .activations import U, activate, backprop_activation, keep_pre, undo_dropout
 from .borrow import borrow
 from .codes import (A_OFF, ACT, CELL_ACT, DENSE, DIRS, EVAL, KIND, LSTM, N_IN, N_OUT, RNN,
@@ -351,6 +351,25 @@ def steps_of(X, spec):
     return (X.shape[1] - 1) // spec[0, N_IN]
 
 
+@njit(**JIT_INLINE)
+def _finish_step(loss_sum, norm_, params, grad, state, spec, opt, hyper, alpha, clip, counter,
+                 t):
+    """The end of one update of :func:`train_epoch` (either loop): the batch's mean loss from
+    its weighted sum and total weight ``norm_``, plus the L2 term; then, when it is finite,
+    the step count, clipping and the update.  Returns the loss (NaN or inf: nothing
+    updated)."""
+    batch_loss = loss_sum / norm_
+    if alpha > 0.0:
+        batch_loss += 0.5 * alpha * add_l2(params, grad, spec, alpha / norm_) / norm_
+    if not np.isfinite(batch_loss):
+        return batch_loss
+    counter[0] = t
+    if clip > 0.0:
+        clip_by_global_norm(grad, clip)
+    apply_update(opt, params, grad, state, hyper, t, batch_loss)
+    return batch_loss
+
+
 @njit(**JIT)
 def _online(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip, counter,
             shuffle, order, first, stop, s, acts, pre, stats, tmp, dropout, masks, mode, bptt,
@@ -364,17 +383,12 @@ def _online(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, 
         if norm_ <= 0.0:  # nothing to learn from this sample (weight 0)
             continue
         t = counter[0] + 1
-        batch_loss = batch_gradient(params, bufs, grad, spec, loss, s, 1, T, acts, pre,
-                                    stats, tmp, 1.0 / norm_, mode, dropout, masks, key, t, 0,
-                                    bptt) / norm_
-        if alpha > 0.0:
-            batch_loss += 0.5 * alpha * add_l2(params, grad, spec, alpha / norm_) / norm_
+        batch_loss = _finish_step(
+            batch_gradient(params, bufs, grad, spec, loss, s, 1, T, acts, pre, stats, tmp,
+                           1.0 / norm_, mode, dropout, masks, key, t, 0, bptt),
+            norm_, params, grad, state, spec, opt, hyper, alpha, clip, counter, t)
         if not np.isfinite(batch_loss):
             return np.nan
-        counter[0] = t
-        if clip > 0.0:
-            clip_by_global_norm(grad, clip)
-        apply_update(opt, params, grad, state, hyper, t, batch_loss)
         total += batch_loss
     return total
 
@@ -408,17 +422,12 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alp
         if norm_ <= 0.0:  # nothing to learn from this batch (all weights 0)
             continue
         t = counter[0] + 1
-        batch_loss = batch_gradient(params, bufs, grad, spec, loss, s, rows, T, acts, pre,
-                                    stats, tmp, 1.0 / norm_, mode, dropout, masks, key, t, 0,
-                                    bptt) / norm_
-        if alpha > 0.0:
-            batch_loss += 0.5 * alpha * add_l2(params, grad, spec, alpha / norm_) / norm_
+        batch_loss = _finish_step(
+            batch_gradient(params, bufs, grad, spec, loss, s, rows, T, acts, pre, stats, tmp,
+                           1.0 / norm_, mode, dropout, masks, key, t, 0, bptt),
+            norm_, params, grad, state, spec, opt, hyper, alpha, clip, counter, t)
         if not np.isfinite(batch_loss):
             return np.nan
-        counter[0] = t
-        if clip > 0.0:
-            clip_by_global_norm(grad, clip)
-        apply_update(opt, params, grad, state, hyper, t, batch_loss)
         total += batch_loss * rows
     return total
 
