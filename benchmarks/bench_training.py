@@ -81,3 +81,33 @@ class DigitsAccuracy:
         net = workload_network("W1", "float32")
         net.fit(X_train, y_train, epochs=5, seed=0, **fit_options(WORKLOADS["W1"]))
         return float((net.predict(X_test) == y_test).mean())
+
+
+class TrainEpochBlas:
+    """One float32 epoch of W2 and W3 with each BLAS fastbp can call (``fastbp.set_blas``):
+    SciPy's bundled OpenBLAS and, where PyPI's ``mkl`` is installed, Intel's oneMKL in its
+    strict reproducible mode.  Skipped (NotImplementedError) for a BLAS that is not there."""
+
+    params = (["W2", "W3"], ["scipy", "mkl"])
+    param_names = ["workload", "blas"]
+    number = 1
+    repeat = (3, 10, 10.0)
+    timeout = 180
+
+    def setup(self, workload, blas):
+        import fastbp
+        try:
+            self.before = fastbp.set_blas(blas)
+        except ImportError as e:
+            raise NotImplementedError(str(e)) from e
+        warm_training(workload, "float32")
+        self.X, self.Y = workload_data(workload, "float32", _samples(workload))
+        self.net = workload_network(workload, "float32")
+        self.options = fit_options(WORKLOADS[workload])
+
+    def teardown(self, workload, blas):
+        import fastbp
+        fastbp.set_blas(self.before or "scipy")
+
+    def time_epoch(self, workload, blas):
+        self.net.fit(self.X, self.Y, epochs=1, seed=0, **self.options)

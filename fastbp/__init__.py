@@ -14,6 +14,7 @@ import gc as _gc
 _collecting = _gc.isenabled()
 _gc.disable()
 try:
+    from ._blas import current_blas, set_blas
     from .errors import DivergenceError, ModelFileError
     from .formats import load_safetensors, read_fann_net
     from .layers import GRU, LSTM, RNN, Dense
@@ -32,7 +33,7 @@ from ._version import __version__
 
 __all__ = ["Network", "Dense", "RNN", "GRU", "LSTM", "fit", "History", "load", "read_fann_data", "write_fann_data", "load_safetensors", "read_fann_net", "DivergenceError", "ModelFileError",
            *_optimizer_names, "Schedule", "StepDecay", "ExponentialDecay", "InvScaling",
-           "ReduceOnPlateau", "warmup", "fit_many", "__version__"]
+           "ReduceOnPlateau", "warmup", "fit_many", "set_blas", "current_blas", "__version__"]
 
 
 def __getattr__(name):

@@ -59,6 +59,14 @@ class _OneThread:
 _ONE_THREAD = _OneThread()
 
 
+def forget_blas_libraries():
+    """Look the BLAS libraries up again at the next switch (after :func:`fastbp.set_blas`
+    loaded another one)."""
+    with _ONE_THREAD._lock:
+        if _ONE_THREAD._depth == 0:
+            _ONE_THREAD._libs = None
+
+
 def blas_threads_for(layout, rows):
     """A context that limits BLAS to one thread when this network's products for batches of
     ``rows`` rows use BLAS but are small (nothing to do when the kernels use their own loops

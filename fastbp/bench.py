@@ -102,9 +102,24 @@ def cross_entropy(params, X, Y, hidden, chunk=1024):
     return total / X.shape[0]
 
 
-def run_fastbp(wl, X, Y, init, epochs, dtype=np.float32):
+def mkl_available():
+    """Whether fastbp can call Intel's MKL (``fastbp[mkl]`` installed)."""
+    from ._blas import _mkl_candidates
+    return bool(_mkl_candidates())
+
+
+def run_fastbp(wl, X, Y, init, epochs, dtype=np.float32, blas=None):
     """fastbp on a workload: {"seconds" (per epoch), "samples_per_epoch", "final_loss",
-    "note"}, the result format of the peers."""
+    "note"}, the result format of the peers.  ``blas``: the BLAS for this run only."""
+    if blas is not None:
+        from ._blas import set_blas
+        before = set_blas(blas)
+        try:
+            result = run_fastbp(wl, X, Y, init, epochs, dtype)
+        finally:
+            set_blas(before)
+        result["note"] += f", {blas}'s gemm"
+        return result
     fit = dict(batch_size=wl["batch_size"], optimizer=wl["optimizer"],
                learning_rate=wl["learning_rate"])
     warm = workload_network(wl, init, dtype)  # loads (or compiles) the kernels
@@ -255,6 +270,8 @@ def run(workloads=("W1", "W2", "W3"), epochs=None, float64=True, latency=True, s
     out(f"fastbp bench on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, numpy {np.__version__}")
     out("OpenBLAS environment: " + ", ".join(f"{k}={v}" for k, v in env.items()))
+    from ._blas import current_blas
+    out(f"fastbp's matrix products call: {current_blas()} (fastbp.set_blas / FASTBP_BLAS)")
     for line in blas_info():
         out("  BLAS: " + line)
     report = {"env": env, "workloads": {}}
@@ -272,10 +289,14 @@ def run(workloads=("W1", "W2", "W3"), epochs=None, float64=True, latency=True, s
         for _ in range(rounds):
             # rounds interleave the implementations, so that a slow spell of a shared
             # machine does not land on one of them only
-            for impl in ["fastbp"] + (["fastbp float64"] if float64 else []) + list(peer_names):
+            # "fastbp mkl": the same float32 run with MKL's gemm, where MKL is installed and
+            # the workload's products go to BLAS (W1's never do)
+            mkl = ["fastbp mkl"] if name != "W1" and mkl_available() else []
+            for impl in (["fastbp"] + mkl + (["fastbp float64"] if float64 else [])
+                         + list(peer_names)):
                 if impl in skipped:
                     continue
-                if impl not in ("fastbp", "fastbp float64"):
+                if not impl.startswith("fastbp"):
                     ok, reason = peers.available(impl, wl)
                     if not ok:
                         out(f"  {impl:15s} skipped: {reason}")
@@ -285,6 +306,8 @@ def run(workloads=("W1", "W2", "W3"), epochs=None, float64=True, latency=True, s
                 try:
                     if impl == "fastbp":
                         r = run_fastbp(wl, X, Y, init, n_epochs)
+                    elif impl == "fastbp mkl":
+                        r = run_fastbp(wl, X, Y, init, n_epochs, blas="mkl")
                     elif impl == "fastbp float64":
                         r = run_fastbp(wl, X, Y, init, n_epochs, np.float64)
                     else:

@@ -37,6 +37,12 @@ class Layout:
     user layer i.
     """
 
+    def __setstate__(self, state):
+        # an unpickled table comes back writable; the kernels are compiled for the read-only
+        # one (a writable table would be another specialization: seconds of compilation)
+        self.__dict__.update(state)
+        self.spec.setflags(write=False)
+
     def __init__(self, n_inputs, layers, loss_param=0.0):
         rows = []  # (kind, n_in, n_out, act, eps, momentum, dirs, cell act, seq)
         layer_rows = []

@@ -274,3 +274,21 @@ def test_new_files_are_version_2_with_layers_and_buffers(tmp_path):
     assert back.buffers[:6].any()  # trained running means, not the initial zeros
     X = rng.normal(size=(7, 4))
     np.testing.assert_array_equal(back.predict_proba(X), net.predict_proba(X))
+
+
+def test_an_unpickled_network_predicts_with_the_kernels_already_compiled():
+    """Unpickling gives writable arrays; the layer table must come back read-only, as the
+    kernels were compiled for it (a writable one is another specialization to compile)."""
+    from fastbp.kernels import epoch
+    net = fastbp.Network([5, 4, 3], dtype=np.float64, seed=0)
+    X = np.random.default_rng(0).standard_normal((7, 5))
+    expected = net.predict_proba(X)
+    before = {k: len(d.signatures) for k, d in
+              (("predict_into", epoch.predict_into),
+               ("predict_into_buffered", epoch.predict_into_buffered))}
+    back = pickle.loads(pickle.dumps(net))
+    assert not back.layout.spec.flags.writeable
+    np.testing.assert_array_equal(back.predict_proba(X), expected)
+    after = {"predict_into": len(epoch.predict_into.signatures),
+             "predict_into_buffered": len(epoch.predict_into_buffered.signatures)}
+    assert after == before

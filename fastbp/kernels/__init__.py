@@ -27,6 +27,10 @@ from .._scipy_blas import load_cython_blas
 
 load_cython_blas()  # before Numba loads its linear algebra (see fastbp._scipy_blas)
 
+from .._blas import init_from_environment  # noqa: E402
+
+init_from_environment()  # the gemm table the compiled products call (see fastbp._blas)
+
 from . import codes  # noqa: E402
 from .api import (NetworkArrays, gradient, mean_loss, network_arrays, predict_proba,
                   unchecked_gradient, unchecked_mean_loss, unchecked_predict_proba)  # noqa: E402

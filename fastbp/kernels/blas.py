@@ -1,11 +1,13 @@
-"""``gemm``: C = alpha * A @ B + beta * C through BLAS, for kernels that need more than
-``np.dot``.
+"""``gemm``: C = alpha * A @ B + beta * C through BLAS: every matrix product of the kernels.
 
 Numba's ``np.dot`` always overwrites its output (beta = 0, alpha = 1).  With alpha and beta
 a plain SGD step becomes part of the gradient product itself, W <- W - lr * delta^T a, so the
 gradient of a big layer is never written to memory and read back (no gradient buffer, no
-separate update pass).  The call goes to the same BLAS as ``np.dot`` (SciPy's, through
-Numba's ``numba_xxgemm`` helper, resolved by name when cached code is loaded).
+separate update pass).
+
+The call goes to the Fortran ``sgemm``/``dgemm`` whose addresses :mod:`fastbp._blas` keeps
+in the table ``fastbp_gemm_table``, resolved by name when cached code is loaded: SciPy's
+BLAS (the one ``np.dot`` calls) by default, or MKL after ``fastbp.set_blas("mkl")``.
 """
 from llvmlite import ir
 from numba import types
@@ -13,8 +15,9 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
-from numba.np.linalg import (check_blas_return, ensure_blas, get_blas_kind, intp_t, ll_char,
-                             ll_void_p)
+from numba.np.linalg import ensure_blas, ll_char, ll_void_p
+
+from .._blas import TABLE_SYMBOL
 
 
 @intrinsic
@@ -55,16 +58,32 @@ def gemm(typingctx, alpha, A, B, beta, C):
         transa, lda, data_a = operand(B, b)
         transb, ldb, data_b = operand(A, a)
         _, ldc, data_c = operand(C, c)
-        fnty = ir.FunctionType(ir.IntType(32), [ll_char, ll_char, ll_char, intp_t, intp_t,
-                                                intp_t, ll_void_p, ll_void_p, intp_t,
-                                                ll_void_p, intp_t, ll_void_p, ll_void_p,
-                                                intp_t])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "numba_xxgemm")
-        kind = ir.Constant(ll_char, ord(get_blas_kind(dtype)))
-        res = builder.call(fn, (kind, transa, transb, n, m, k,
-                                builder.bitcast(alpha_slot, ll_void_p), data_a, lda, data_b,
-                                ldb, builder.bitcast(beta_slot, ll_void_p), data_c, ldc))
-        check_blas_return(context, builder, res)
+        # Fortran calling convention: every argument by address, 32-bit integers (LP64)
+        i32 = ir.IntType(32)
+        fty = context.get_value_type(dtype)
+
+        def by_ref(value, ty):
+            return builder.bitcast(cgutils.alloca_once_value(builder, value), ty.as_pointer())
+
+        def int_ref(value):
+            return cgutils.alloca_once_value(builder, builder.trunc(value, i32))
+
+        fnty = ir.FunctionType(ir.VoidType(), [ll_char.as_pointer()] * 2 + [i32.as_pointer()] * 3
+                               + [fty.as_pointer(), ll_void_p, i32.as_pointer(), ll_void_p,
+                                  i32.as_pointer(), fty.as_pointer(), ll_void_p,
+                                  i32.as_pointer()])
+        table_type = ir.ArrayType(ll_void_p, 2)
+        table = builder.module.globals.get(TABLE_SYMBOL)
+        if table is None:
+            table = ir.GlobalVariable(builder.module, table_type, TABLE_SYMBOL)
+            table.linkage = "external"
+        slot = builder.gep(table, [ir.Constant(i32, 0),
+                                   ir.Constant(i32, 0 if dtype.bitwidth == 32 else 1)])
+        fn = builder.bitcast(builder.load(slot), fnty.as_pointer())
+        builder.call(fn, (by_ref(transa, ll_char), by_ref(transb, ll_char), int_ref(n),
+                          int_ref(m), int_ref(k), builder.bitcast(alpha_slot, fty.as_pointer()),
+                          data_a, int_ref(lda), data_b, int_ref(ldb),
+                          builder.bitcast(beta_slot, fty.as_pointer()), data_c, int_ref(ldc)))
         return context.get_dummy_value()
 
     return types.none(alpha, A, B, beta, C), codegen

@@ -8,7 +8,7 @@ pre-activation is a contiguous dot product, which vectorizes with the sum held i
 Inputs come as a flat array ``x`` and the offset ``xo`` of the batch's first row, so online
 training can point at a row of the data set without copying it.  Small products use the
 hand-written loops below; products of at least ``BLAS_MIN_MACS`` multiply-adds (and more than
-one row) go to BLAS through ``np.dot`` on 2-D views.
+one row) go to BLAS (:func:`..blas.gemm`) on 2-D views.
 
 Backward, with delta the (rows, N_OUT) dLoss/dz and a the (rows, N_IN) input:
 
@@ -22,7 +22,6 @@ row) that saves writing and re-reading the whole gradient vector per sample; for
 layers the step is part of the gradient product (a gemm with beta = 1), which saves the
 gradient buffer and the update pass.
 """
-import numpy as np
 from numba import njit
 
 from ..._config import BLAS_MIN_MACS, JIT
@@ -75,8 +74,8 @@ def dense_loops(x, xo, params, w0, b0, n_in, n_out, z, zo, rows):
 @njit(**JIT)
 def dense_blas(x, xo, params, w0, b0, n_in, n_out, z, zo, rows):
     """z = a @ W + b for a block of rows through BLAS."""
-    np.dot(rows_view(x, xo, rows, n_in), rows_view(params, w0, n_out, n_in).T,
-           rows_view(z, zo, rows, n_out))
+    gemm(1.0, rows_view(x, xo, rows, n_in), rows_view(params, w0, n_out, n_in).T, 0.0,
+         rows_view(z, zo, rows, n_out))
     b = U(b0)
     for r in range(rows):
         zr = U(zo + r * n_out)
@@ -177,7 +176,7 @@ def backward(a, ao, params, grad, spec, l, acts, tmp, rows, lr):
         D = rows_view(acts, do, rows, n_out)
         W = rows_view(params, w0, n_out, n_in)
         if l > 0:
-            np.dot(D, W, rows_view(tmp, 0, rows, n_in))
+            gemm(1.0, D, W, 0.0, rows_view(tmp, 0, rows, n_in))
         if lr > 0:
             gemm(-lr, D.T, rows_view(a, ao, rows, n_in), 1.0, W)
             b = U(b0)
@@ -187,7 +186,7 @@ def backward(a, ao, params, grad, spec, l, acts, tmp, rows, lr):
                     params[b + U(j)] -= lr * acts[dr + U(j)]
         else:
             bias_gradient(acts, do, rows, n_out, grad, b0)
-            np.dot(D.T, rows_view(a, ao, rows, n_in), rows_view(grad, w0, n_out, n_in))
+            gemm(1.0, D.T, rows_view(a, ao, rows, n_in), 0.0, rows_view(grad, w0, n_out, n_in))
     else:
         layer_backward_loops(a, ao, acts, do, params, grad, w0, b0, n_in, n_out, tmp, rows,
                              l > 0, lr)
