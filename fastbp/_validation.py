@@ -179,6 +179,18 @@ def check_sample_weight(sample_weight, n_samples, dtype):
     return sw
 
 
+def read_only(a):
+    """``a`` as the kernels take their data: a read-only view of an ndarray (the array itself
+    if it already is read-only; anything else unchanged).  Numba compiles a function once per
+    argument type, and a read-only array is another type: passing X, Y and the sample weights
+    read-only always means one specialization whether or not the caller's arrays are
+    writable (a joblib memory map is not), instead of a second one compiled on first use."""
+    if type(a) is np.ndarray and a.flags.writeable:
+        a = a.view()
+        a.flags.writeable = False
+    return a
+
+
 def check_positive_int(value, name, minimum=1):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer, got {value!r}")

@@ -7,7 +7,7 @@ import numpy as np
 from ._config import CHUNK_ROWS, PREDICT_CHUNK
 from ._threads import blas_threads_for
 from ._validation import (check_dtype, check_number, check_sample_weight, check_targets,
-                          check_X, per_hidden_layer)
+                          check_X, per_hidden_layer, read_only)
 from .kernels import codes
 from .kernels.epoch import (evaluate, finish_gradient, gradient_sums, predict_into,
                             predict_into_buffered)
@@ -509,6 +509,7 @@ class Network:
                        spare=None, dropout=None, key=0, t=0, pos0=0, bptt=0):
         """Kernel call on checked data: unnormalized (loss sum, weight sum), gradient sum in
         ``grad`` (see :func:`fastbp.kernels.epoch.gradient_sums`)."""
+        X, Y, sw = read_only(X), read_only(Y), read_only(sw)  # one specialization
         count = X.shape[0] if count is None else count
         if spare is None:
             spare = grad if count <= ws.rows else np.empty_like(grad)
@@ -565,6 +566,7 @@ class Network:
 
     def _evaluate(self, X, Y, sw):
         """(mean loss, output activations) of checked data, running statistics."""
+        X, Y, sw = read_only(X), read_only(Y), read_only(sw)  # one specialization
         if self._recurrent:
             from .kernels import sequence as seqk
             steps = self._steps(X)

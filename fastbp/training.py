@@ -22,7 +22,7 @@ import numpy as np
 from ._config import CHUNK_ROWS, EPOCH_SLICE_MACS
 from ._threads import blas_threads_for
 from ._validation import (check_number, check_positive_int, check_sample_weight,
-                          check_targets, check_X, per_hidden_layer)
+                          check_targets, check_X, per_hidden_layer, read_only)
 from .datasets import stratified_split
 from .errors import DivergenceError
 from .kernels import codes
@@ -487,7 +487,7 @@ class _Trainer:
     def __init__(self, net, opt, reducer, X, Y, sw, rows, shuffle, rng, alpha, clip, rates,
                  n_total, bptt=0):
         self.net, self.opt, self.reducer = net, opt, reducer
-        self.X, self.Y, self.sw = X, Y, sw
+        self.X, self.Y, self.sw = read_only(X), read_only(Y), read_only(sw)
         self.rows, self.shuffle, self.rng = rows, shuffle, rng
         self.alpha, self.clip, self.rates, self.n_total = alpha, clip, rates, n_total
         self.bptt = bptt

@@ -176,3 +176,33 @@ def test_bits_are_identical_across_processes_and_blas_thread_counts_below_blas_s
     big = dict(n_in=64, width=256, batch=64)  # BLAS: same thread count, same bits
     assert big["batch"] * big["n_in"] * big["width"] >= BLAS_MIN_MACS
     assert _digest(2, **big) == _digest(2, **big)
+
+
+def test_read_only_data_trains_evaluates_and_differentiates_with_the_same_kernels():
+    """A read-only X, y or sample weight (a joblib memory map, an np.load(mmap_mode='r'))
+    is another argument type to Numba: the data must reach the kernels in one form, so that
+    such input compiles nothing new and gives the same bits."""
+    from fastbp.kernels import epoch
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((120, 5))
+    y = rng.standard_normal((120, 2))
+    sw = rng.random(120) + 0.5
+
+    def run(X, y, sw):
+        net = fastbp.Network([5, 4, 2], output="identity", dtype=np.float64, seed=0)
+        net.fit(X, y, sample_weight=sw, epochs=2, batch_size=16, optimizer="adam",
+                validation_data=(X[:20], y[:20]), seed=0)
+        loss, grad = net.gradient(X, y, sw)
+        return net.params.copy(), net.evaluate(X, y, sw), loss, grad
+
+    kernels = (epoch.train_epoch, epoch.gradient_sums, epoch.evaluate)
+    writable = run(X, y, sw)
+    before = [len(k.signatures) for k in kernels]
+    frozen = [a.copy() for a in (X, y, sw)]
+    for a in frozen:
+        a.flags.writeable = False
+    read_only = run(*frozen)
+    assert [len(k.signatures) for k in kernels] == before
+    np.testing.assert_array_equal(read_only[0], writable[0])
+    assert read_only[1:3] == writable[1:3]
+    np.testing.assert_array_equal(read_only[3], writable[3])
