@@ -27,6 +27,8 @@ import os
 import sys
 import threading
 
+#: the BLAS fastbp can call, by the names set_blas and FASTBP_BLAS take
+BLAS_NAMES = ("scipy", "mkl")
 #: the symbol the compiled kernels load the gemm addresses from: [sgemm, dgemm]
 TABLE_SYMBOL = "fastbp_gemm_table"
 #: MKL_CBWR_AUTO | MKL_CBWR_STRICT (mkl_types.h)
@@ -74,6 +76,11 @@ def _mkl_candidates():
     return list(dict.fromkeys(found))
 
 
+def mkl_installed():
+    """Whether a ``libmkl_rt`` is there to load (``fastbp[mkl]`` installed)."""
+    return bool(_mkl_candidates())
+
+
 def _load_mkl():
     if _state["mkl"] is not None:
         return _state["mkl"]
@@ -111,8 +118,9 @@ def set_blas(name):
     the default) or ``"mkl"`` (Intel's oneMKL, ``pip install "fastbp[mkl]"``).  Takes effect
     with the next product; returns the name of the BLAS used before.  An unknown name is a
     ValueError; "mkl" without MKL installed is an ImportError that says what to install."""
-    if name not in ("scipy", "mkl"):
-        raise ValueError(f"unknown BLAS {name!r}: choose 'scipy' or 'mkl'")
+    if name not in BLAS_NAMES:
+        raise ValueError(f"unknown BLAS {name!r}: choose one of "
+                         f"{', '.join(map(repr, BLAS_NAMES))}")
     with _lock:
         if name == "mkl":
             lib = _load_mkl()
@@ -140,7 +148,7 @@ def init_from_environment():
     if _state["name"] is not None:
         return
     wanted = os.environ.get("FASTBP_BLAS", "").strip().lower() or "scipy"
-    if wanted not in ("scipy", "mkl"):
+    if wanted not in BLAS_NAMES:
         raise ValueError(f"FASTBP_BLAS={os.environ['FASTBP_BLAS']!r} is not a BLAS fastbp "
-                         f"knows: use 'scipy' or 'mkl'")
+                         f"knows: use one of {', '.join(map(repr, BLAS_NAMES))}")
     set_blas(wanted)

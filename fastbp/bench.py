@@ -102,12 +102,6 @@ def cross_entropy(params, X, Y, hidden, chunk=1024):
     return total / X.shape[0]
 
 
-def mkl_available():
-    """Whether fastbp can call Intel's MKL (``fastbp[mkl]`` installed)."""
-    from ._blas import _mkl_candidates
-    return bool(_mkl_candidates())
-
-
 def run_fastbp(wl, X, Y, init, epochs, dtype=np.float32, blas=None):
     """fastbp on a workload: {"seconds" (per epoch), "samples_per_epoch", "final_loss",
     "note"}, the result format of the peers.  ``blas``: the BLAS for this run only."""
@@ -270,7 +264,7 @@ def run(workloads=("W1", "W2", "W3"), epochs=None, float64=True, latency=True, s
     out(f"fastbp bench on {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, numpy {np.__version__}")
     out("OpenBLAS environment: " + ", ".join(f"{k}={v}" for k, v in env.items()))
-    from ._blas import current_blas
+    from ._blas import current_blas, mkl_installed
     out(f"fastbp's matrix products call: {current_blas()} (fastbp.set_blas / FASTBP_BLAS)")
     for line in blas_info():
         out("  BLAS: " + line)
@@ -291,7 +285,7 @@ def run(workloads=("W1", "W2", "W3"), epochs=None, float64=True, latency=True, s
             # machine does not land on one of them only
             # "fastbp mkl": the same float32 run with MKL's gemm, where MKL is installed and
             # the workload's products go to BLAS (W1's never do)
-            mkl = ["fastbp mkl"] if name != "W1" and mkl_available() else []
+            mkl = ["fastbp mkl"] if name != "W1" and mkl_installed() else []
             for impl in (["fastbp"] + mkl + (["fastbp float64"] if float64 else [])
                          + list(peer_names)):
                 if impl in skipped:

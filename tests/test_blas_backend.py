@@ -65,12 +65,8 @@ def test_mkl_missing_is_an_error_that_says_what_to_install(monkeypatch):
     assert fastbp.current_blas() == before  # nothing switched
 
 
-def _has_mkl():
-    return bool(_blas._mkl_candidates())
-
-
-needs_mkl = pytest.mark.skipif(not _has_mkl(), reason="Intel's MKL is not installed "
-                                                      "(pip install 'fastbp[mkl]')")
+needs_mkl = pytest.mark.skipif(not _blas.mkl_installed(), reason="Intel's MKL is not "
+                               "installed (pip install 'fastbp[mkl]')")
 
 #: a fit whose products all go to BLAS (and to both BLAS threads in the biggest layer)
 FIT = textwrap.dedent("""
