@@ -36,8 +36,7 @@ def main():
     train = targets < split
     test = ~train
 
-    net = fastbp.Network([1, fastbp.LSTM(32), 1], output="identity", dtype=np.float64,
-                         seed=0)
+    net = fastbp.Network([1, fastbp.LSTM(32), 1], output="identity", seed=0)
     history = net.fit(X[train], y[train], epochs=60, batch_size=16, optimizer="adam",
                       learning_rate=0.01, seed=0)
     forecast = net.predict(X[test])[:, 0] * sd + mu

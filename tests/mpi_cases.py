@@ -29,7 +29,7 @@ def recurrent_case():
     y = rng.integers(0, 3, (96, 6))
     Xv, lv, yv = rng.normal(size=(40, 6, 3)), rng.integers(1, 7, 40), rng.integers(0, 3, (40, 6))
     net = fastbp.Network([3, fastbp.GRU(5, return_sequences=True, bidirectional=True),
-                          fastbp.LSTM(4, return_sequences=True), 3], dtype=np.float64, seed=0)
+                          fastbp.LSTM(4, return_sequences=True), 3], seed=0)
     return net, X, y, lens, (Xv, yv, None, lv), dict(
         epochs=3, optimizer=fastbp.Adam(0.02), shuffle=False, seed=3, dropout=0.2,
         sw=rng.uniform(0.2, 2.0, 96), clip_norm=1.0, bptt_steps=4)

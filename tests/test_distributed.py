@@ -95,10 +95,14 @@ def test_recurrent_network_two_ranks_match_one_rank(tmp_path):
     net, X, y, lens, val, kw = job.recurrent_case()
     history = net.fit(X, y, lengths=lens, batch_size=16, sample_weight=kw.pop("sw"),
                       validation_data=val, **kw)
-    np.testing.assert_allclose(got["loss"], history.loss, rtol=1e-12)
-    np.testing.assert_allclose(got["val_loss"], history.val_loss, rtol=1e-12)
-    np.testing.assert_allclose(got["val_score"], history.val_score, rtol=1e-12)
-    assert np.abs(got["params"] - net.params).max() < 1e-12
+    # float32 (the suite's one sequence-training specialization): the ranks sum a batch's
+    # gradient in another order than one rank does, so the two agree to float32 rounding
+    # (measured: 5e-8 relative in the losses, 1.1e-5 in the weights after Adam's 18 steps of
+    # 0.02); a wrong mask, weight or shard would be off by orders of magnitude more
+    np.testing.assert_allclose(got["loss"], history.loss, rtol=1e-6)
+    np.testing.assert_allclose(got["val_loss"], history.val_loss, rtol=1e-6)
+    np.testing.assert_array_equal(got["val_score"], history.val_score)
+    assert np.abs(got["params"] - net.params).max() < 1e-4
 
 
 def test_batch_norm_ranks_end_with_the_same_weights_and_rank_0s_statistics(tmp_path):

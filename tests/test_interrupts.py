@@ -48,13 +48,13 @@ def test_an_interrupt_between_slices_of_a_recurrent_epoch_restores_the_last_epoc
 
     monkeypatch.setattr(seq, "train_epoch", interrupted)
     layers = [3, fastbp.GRU(5), 2]
-    net = fastbp.Network(layers, output="softmax", dtype=np.float64, seed=0)
+    net = fastbp.Network(layers, output="softmax", seed=0)
     with pytest.raises(KeyboardInterrupt) as info:
         net.fit(X, y, epochs=10, batch_size=8, optimizer="adam", seed=1)
     assert calls["n"] == 15
     assert "epoch 3" in "".join(getattr(info.value, "__notes__", []))
     monkeypatch.setattr(seq, "train_epoch", real)
-    ref = fastbp.Network(layers, output="softmax", dtype=np.float64, seed=0)
+    ref = fastbp.Network(layers, output="softmax", seed=0)
     ref.fit(X, y, epochs=2, batch_size=8, optimizer="adam", seed=1)
     assert net.history.epochs == 2 and net.history.stop_reason == "interrupted"
     assert net.optimizer.t == ref.optimizer.t == 12
@@ -81,9 +81,8 @@ def snapshot(net, logs):
 if mode == "recurrent":
     X = rng.standard_normal((4000, 30, 4))
     y = (X[:, :, 0].sum(axis=1) > 0).astype(np.int64)
-    # float64 GRU with adam: the kernels the test above compiled (and cached)
-    nets = [fastbp.Network([4, fastbp.GRU(24), 2], output="softmax", dtype=np.float64,
-                           seed=0)]
+    # a float32 GRU with adam: the kernels the test above compiled (and cached)
+    nets = [fastbp.Network([4, fastbp.GRU(24), 2], output="softmax", seed=0)]
     n_nets = 1
     fit = lambda: nets[0].fit(X, y, epochs=100000, batch_size=16, optimizer="adam",
                               callbacks=[snapshot])

@@ -15,8 +15,9 @@ fastbp's per-row loss summed over valid (sample, step) pairs weighted by the sam
 divided by the sum of those weights; truncation chunks [0, k), [k, 2k), ... with the state
 entering a chunk a constant in the backward pass, one update per batch.
 
-Every network here has float64 parameters (one compiled signature) except the two learning
-tests (float32, the default), so the file compiles the recurrent kernels about twice.
+The gradients are float64; every training run is float32 (the default), so that the suite
+compiles the sequence-training kernel once (about 80 s), not once per dtype.  Where a float32
+fit is compared with a float64 reference the bar is float32 rounding (rel. error < 1e-4).
 """
 import numpy as np
 import pytest
@@ -181,11 +182,12 @@ def test_truncated_bptt_matches_naive_truncation(cell, topo, k):
     _, g_ref = recurrent_loss_and_grads(ref, loss, X, Y, L, bptt_steps=k)
     _, grad = net.gradient(X, Y, lengths=L, bptt_steps=k)
     assert rel_error(flat_grads(split_grad(grad, index)), flat_grads(g_ref)) < 1e-9
-    p0 = net.params.copy()
-    net.fit(X, Y, epochs=1, batch_size=X.shape[0], optimizer="sgd", learning_rate=1.0,
-            lengths=L, bptt_steps=k, shuffle=False, seed=0)
-    step = split_grad(p0 - net.params, index)
-    assert rel_error(flat_grads(step), flat_grads(g_ref)) < 1e-9
+    net32 = fastbp_network(ref, loss, X.shape[2], dtype=np.float32)
+    p0 = net32.params.astype(np.float64)
+    net32.fit(X, Y, epochs=1, batch_size=X.shape[0], optimizer="sgd", learning_rate=1.0,
+              lengths=L, bptt_steps=k, shuffle=False, seed=0)
+    step = split_grad(p0 - net32.params, index)
+    assert rel_error(flat_grads(step), flat_grads(g_ref)) < 1e-4
     if k < X.shape[1]:  # truncation changed something
         _, g_full = recurrent_loss_and_grads(ref, loss, X, Y, L)
         assert rel_error(flat_grads(g_ref), flat_grads(g_full)) > 1e-3
@@ -262,7 +264,7 @@ def test_views_initialized_like_torch():
 
 def test_model_file_round_trip(tmp_path):
     ref, loss, X, Y, L = problem("stacked_bidirectional_sequences", "lstm", {}, seed=5)
-    net = fastbp_network(ref, loss, X.shape[2])
+    net = fastbp_network(ref, loss, X.shape[2], dtype=np.float32)
     net.fit(X, Y, epochs=2, batch_size=3, optimizer="adam", lengths=L, seed=0)
     net.save(tmp_path / "rnn.npz")
     back = fastbp.load(tmp_path / "rnn.npz")
@@ -270,7 +272,7 @@ def test_model_file_round_trip(tmp_path):
     assert np.array_equal(back.predict_proba(X, lengths=L), net.predict_proba(X, lengths=L))
     v = np.arange(X.shape[1])[None, :] < L[:, None]
     assert rel_error(net.predict_proba(X, lengths=L)[v],
-                     recurrent_predict(_tensors_from(net, ref), X, L)[v]) < 1e-12
+                     recurrent_predict(_tensors_from(net, ref), X, L)[v]) < 1e-5
 
 
 def _tensors_from(net, ref):
@@ -368,7 +370,7 @@ def test_every_optimizer_trains_a_recurrent_network():
     X, y, L = _small_sequence_task()
     for name in OPTIMIZERS.names():
         net = fastbp.Network([3, fastbp.GRU(8, return_sequences=True), fastbp.LSTM(6), 4],
-                             output="softmax", dtype=np.float64, seed=0)
+                             output="softmax", seed=0)
         before = net.evaluate(X, y, lengths=L)
         net.fit(X, y, epochs=5, batch_size=16, optimizer=name, lengths=L, seed=0)
         after = net.evaluate(X, y, lengths=L)
@@ -380,8 +382,7 @@ def test_validation_early_stopping_restore_best_and_callbacks():
     that epoch's recorded validation loss."""
     X, y, L = _small_sequence_task(1, n=160)
     Xv, yv, Lv = _small_sequence_task(2, n=64)
-    net = fastbp.Network([3, fastbp.GRU(8, bidirectional=True), 4], output="softmax",
-                         dtype=np.float64, seed=0)
+    net = fastbp.Network([3, fastbp.GRU(8, bidirectional=True), 4], output="softmax", seed=0)
     seen = []
     history = net.fit(X, y, epochs=40, batch_size=16, optimizer="adam", learning_rate=0.05,
                       lengths=L, validation_data=(Xv, yv, None, Lv), early_stopping=True,
@@ -396,7 +397,7 @@ def test_validation_early_stopping_restore_best_and_callbacks():
 def test_dropout_between_layers_trains_and_predicts_deterministically():
     X, y, L = _small_sequence_task(3)
     net = fastbp.Network([3, fastbp.LSTM(8, return_sequences=True), fastbp.GRU(8), 16, 4],
-                         output="softmax", dtype=np.float64, seed=0)
+                         output="softmax", seed=0)
     before = net.evaluate(X, y, lengths=L)
     net.fit(X, y, epochs=10, batch_size=16, optimizer="adam", lengths=L, dropout=0.2, seed=0)
     assert net.evaluate(X, y, lengths=L) < before
