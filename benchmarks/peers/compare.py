@@ -73,7 +73,8 @@ def main(argv=None):
             if p not in recurrent.PEERS:
                 raise SystemExit(f"compare.py: unknown recurrent peer {p!r}; known: "
                                  f"{', '.join(recurrent.PEERS)}")
-        report = recurrent.main(args.recurrent, ("fastbp",) + names, epochs=args.epochs,
+        report = recurrent.main(args.recurrent, ("fastbp", "fastbp_mkl") + names,
+                                epochs=args.epochs,
                                 rounds=args.rounds, latency=not args.no_latency)
         if args.json:
             import json

@@ -47,7 +47,9 @@ import time
 import numpy as np
 
 PEERS = ("torch", "jax_scan")
-IMPLEMENTATIONS = ("fastbp",) + PEERS
+#: "fastbp_mkl": fastbp with MKL's gemm (``fastbp.set_blas("mkl")``), run where PyPI's
+#: ``mkl`` is installed, on the workloads whose products go to BLAS (not R2's batch of one)
+IMPLEMENTATIONS = ("fastbp", "fastbp_mkl") + PEERS
 
 WORKLOADS = {
     "R1": dict(name="R1", cell="gru", activation="tanh", n_in=8, units=64, steps=50, n_out=10,
@@ -173,6 +175,17 @@ def available(impl):
             return False, (f"this fastbp ({fastbp.__version__}) has no recurrent layers "
                            f"(fastbp.{', fastbp.'.join(missing)})")
         return True, ""
+    if impl == "fastbp_mkl":
+        ok, reason = available("fastbp")
+        if not ok:
+            return ok, reason
+        try:
+            from fastbp._blas import mkl_installed
+        except ImportError:
+            return False, "this fastbp has no BLAS choice (fastbp.set_blas)"
+        if not mkl_installed():
+            return False, "MKL is not installed (pip install 'fastbp[mkl]')"
+        return True, ""
     module = {"torch": "torch", "jax_scan": "jax"}.get(impl)
     if module is None:
         return False, f"unknown implementation {impl!r}; known: {', '.join(IMPLEMENTATIONS)}"
@@ -188,8 +201,8 @@ def run(impl, name, epochs):
     wl = WORKLOADS[name]
     X, Y = workload_data(name)
     init = _copy(workload_init(name))
-    return {"fastbp": _run_fastbp, "torch": _run_torch, "jax_scan": _run_jax_scan}[impl](
-        wl, X, Y, init, int(epochs))
+    return {"fastbp": _run_fastbp, "fastbp_mkl": _run_fastbp_mkl, "torch": _run_torch,
+            "jax_scan": _run_jax_scan}[impl](wl, X, Y, init, int(epochs))
 
 
 # --- fastbp -------------------------------------------------------------------------------
@@ -237,6 +250,17 @@ def _run_fastbp(wl, X, Y, init, epochs):
     return _result(wl, seconds, X.shape[0], fastbp_params(net), X, Y,
                    "fastbp, float32, one fit call (one compiled call) per epoch in the "
                    "peers' order")
+
+
+def _run_fastbp_mkl(wl, X, Y, init, epochs):
+    from fastbp import set_blas
+    before = set_blas("mkl")
+    try:
+        result = _run_fastbp(wl, X, Y, init, epochs)
+    finally:
+        set_blas(before)
+    result["note"] += ", MKL's gemm"
+    return result
 
 
 # --- PyTorch eager ------------------------------------------------------------------------
@@ -492,12 +516,13 @@ def main(names=("R1", "R2", "R3"), impls=IMPLEMENTATIONS, epochs=None, rounds=3,
     active = [i for i in impls if i not in skipped]
     for name in names:
         wl = WORKLOADS[name]
+        todo = [i for i in active if not (i == "fastbp_mkl" and wl["batch_size"] == 1)]
         n_epochs = epochs or wl["epochs"]
         out(f"\n{name}: {describe(wl)}; median of {rounds} rounds x {n_epochs} epochs")
         results = {}
         failed = set()
         for _ in range(rounds):
-            for impl in active:
+            for impl in todo:
                 if impl in failed:
                     continue
                 time.sleep(PAUSE)
@@ -528,7 +553,7 @@ def main(names=("R1", "R2", "R3"), impls=IMPLEMENTATIONS, epochs=None, rounds=3,
                 f"({r['note']})")
         report["workloads"][name] = rows
     if latency:
-        lat = prediction_latency(active)
+        lat = prediction_latency([i for i in active if i != "fastbp_mkl"])
         out("\nPredicting one R1 sequence (1, 50, 8), median per call:")
         for impl, s in lat.items():
             extra = (f"   fastbp is {s / lat['fastbp']:.1f}x faster"
