@@ -11,11 +11,28 @@ so fastbp runs them single-threaded; big ones keep every BLAS thread.  For a rec
 the per-step product ``h W_hh^T`` decides (``BLAS_THREADS_MIN_STEP_MACS``): it is called once
 per time step, and from about 2 M multiply-adds (R3's 64x512x128) a second thread pays.  Only while fastbp's
 own kernels run: the setting is restored afterwards.
+
+From any thread: threadpoolctl (3.8 and later) lets only one Python thread, the first to set
+OpenBLAS's thread count, change it and silently ignores the others, so after one ``fit`` in
+the main thread the switch did nothing in worker threads: two ``fit_many`` workers then ran
+their small products on two BLAS threads each, and two half-batch R1 trainings at once
+reached 0.65x the throughput of one instead of about 2x.  :func:`_set_threads` hands that
+control back after every change (fastbp's own changes are serialized by the switch's lock).
 """
 import contextlib
 import threading
 
 from ._config import BLAS_MIN_MACS
+
+
+def _set_threads(lib, n):
+    """``lib.set_num_threads(n)`` from whichever thread calls it (see the module docstring)."""
+    clear = getattr(type(lib), "clear_controlling_thread", None)  # threadpoolctl >= 3.8
+    if clear is not None:
+        clear(force=True)
+    lib.set_num_threads(n)
+    if clear is not None:
+        clear(force=True)
 
 
 class _OneThread:
@@ -45,7 +62,7 @@ class _OneThread:
                 libs = self._controllers()
                 self._saved = [lib.num_threads for lib in libs]
                 for lib in libs:
-                    lib.set_num_threads(1)
+                    _set_threads(lib, 1)
             self._depth += 1
 
     def __exit__(self, *exc):
@@ -53,7 +70,7 @@ class _OneThread:
             self._depth -= 1
             if self._depth == 0:
                 for lib, n in zip(self._libs, self._saved):
-                    lib.set_num_threads(n)
+                    _set_threads(lib, n)
 
 
 _ONE_THREAD = _OneThread()

@@ -108,3 +108,39 @@ def test_a_failing_fit_stops_the_others_and_raises():
                         optimizer="sgd", seed=0, n_jobs=2)
     # the diverging network kept its last finite epoch's weights
     assert np.isfinite(nets[1].params).all()
+
+
+def test_small_products_run_on_one_blas_thread_in_worker_threads_too():
+    """fit's "BLAS on one thread for small products" holds in fit_many's worker threads even
+    after the main thread has fitted (threadpoolctl 3.8 ignores thread-count changes from any
+    Python thread but the first one to make one, which was the main thread: the workers then
+    ran on every BLAS thread each, two half-batch GRU trainings at 0.65x the throughput of
+    one).  Every epoch of every network sees one thread, and the count is restored after."""
+    import threading
+
+    from fastbp._threads import _ONE_THREAD
+    libs = _ONE_THREAD._controllers()
+    if not libs or max(lib.get_num_threads() for lib in libs) < 2:
+        pytest.skip("BLAS runs on one thread here: nothing to limit")
+    before = [lib.get_num_threads() for lib in libs]
+    X, y = _data(256)
+    seen = []
+
+    def record(net, logs):
+        seen.append((threading.current_thread().name,
+                     [lib.get_num_threads() for lib in libs]))
+
+    def net(seed):  # 64 x 16 x 64 products: BLAS, but below the size for two threads
+        return fastbp.Network([16, 64, 4], dtype=np.float32, seed=seed)
+
+    options = dict(epochs=2, batch_size=64, optimizer="adam", callbacks=(record,), seed=0)
+    net(0).fit(X, y, **options)  # the main thread changes the count first
+    assert [lib.get_num_threads() for lib in libs] == before
+    fastbp.fit_many([net(1), net(2)], X, y, n_jobs=2, **options)
+    worker = threading.Thread(target=lambda: net(3).fit(X, y, **options))
+    worker.start()
+    worker.join()
+    threads = {name for name, _ in seen}
+    assert len(seen) == 8 and len(threads) >= 3, seen
+    assert all(counts == [1] * len(libs) for _, counts in seen), seen
+    assert [lib.get_num_threads() for lib in libs] == before
