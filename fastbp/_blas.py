@@ -152,3 +152,17 @@ def init_from_environment():
         raise ValueError(f"FASTBP_BLAS={os.environ['FASTBP_BLAS']!r} is not a BLAS fastbp "
                          f"knows: use one of {', '.join(map(repr, BLAS_NAMES))}")
     set_blas(wanted)
+
+
+def blas_threads_local(n):
+    """Limit the products this thread makes to ``n`` BLAS threads where the BLAS has a
+    per-thread setting (MKL: ``mkl_set_num_threads_local``; its OpenMP team belongs to the
+    calling thread, so the process-wide limit of :mod:`fastbp._threads` does not reach a
+    helper thread).  Returns the previous setting to pass back (``None``: nothing done)."""
+    lib = _state["mkl"] if _state["name"] == "mkl" else None
+    if lib is None:
+        return None
+    fn = lib.MKL_Set_Num_Threads_Local
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_int]
+    return fn(n)

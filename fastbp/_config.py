@@ -35,6 +35,12 @@ BLAS_THREADS_MIN_MACS = 1 << 23
 #: threads, R1's 32x192x64 = 0.39 M 0.96x; identical bits either way)
 BLAS_THREADS_MIN_STEP_MACS = 1 << 21
 
+#: sequences per batch from which a recurrent network's training splits every batch in two
+#: halves computed at once on two cores (:func:`fastbp.kernels.sequence.train_epoch`); the
+#: bits depend on this split, never on the number of cores (one core computes the halves in
+#: turn).  Below it, one thread does the whole batch.
+SPLIT_MIN_BATCH = 16
+
 #: rows per chunk when a whole data set goes through the kernels (evaluation, full batch)
 CHUNK_ROWS = 1024
 

@@ -75,6 +75,24 @@ class _OneThread:
 
 _ONE_THREAD = _OneThread()
 
+#: ``_SHARED.cores`` is set in threads that share the machine with other trainings
+#: (``fit_many``'s workers): a fit there keeps to one core
+_SHARED = threading.local()
+
+
+def sharing_cores():
+    """Mark the calling thread as one of several training at once."""
+    _SHARED.cores = True
+
+
+def cores_for_one_fit():
+    """Cores one fit in this thread may use for itself: 1 in ``fit_many``'s workers, else
+    the cores this process may run on."""
+    if getattr(_SHARED, "cores", False):
+        return 1
+    from .many import cpu_count
+    return cpu_count()
+
 
 def forget_blas_libraries():
     """Look the BLAS libraries up again at the next switch (after :func:`fastbp.set_blas`

@@ -24,6 +24,7 @@ import threading
 import numpy as np
 
 from ._config import CHUNK_ROWS
+from ._threads import sharing_cores
 from .optimizers import Optimizer, get_optimizer
 from .schedules import Schedule
 
@@ -175,6 +176,7 @@ def run_concurrently(tasks, serial, n_jobs, stop=None):
             queue = list(reversed(pooled))
 
             def worker():
+                sharing_cores()  # a recurrent fit here does not split its batches
                 try:
                     while True:
                         with lock:

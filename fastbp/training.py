@@ -15,12 +15,14 @@ a *stepper*:
 Everything else -- snapshots and divergence, validation, schedules, early stopping,
 callbacks, checkpoints, warm starts -- is the same code for all of them.
 """
+import threading
 import time
 
 import numpy as np
 
-from ._config import CHUNK_ROWS, EPOCH_SLICE_MACS
-from ._threads import blas_threads_for
+from ._config import CHUNK_ROWS, EPOCH_SLICE_MACS, SPLIT_MIN_BATCH
+from ._blas import blas_threads_local
+from ._threads import _ONE_THREAD, blas_threads_for, cores_for_one_fit
 from ._validation import (check_number, check_positive_int, check_sample_weight,
                           check_targets, check_X, per_hidden_layer, read_only)
 from .datasets import stratified_split
@@ -467,8 +469,11 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     train = _Trainer(net, opt, reducer, X, Y, sw, rows, shuffle, rng, alpha, clip, rates,
                      n_total, bptt)
     train.warm_start = bool(warm_start)
+    # two threads splitting every batch: each keeps its products on one BLAS thread
+    threads = _ONE_THREAD if train.nw == 2 else blas_threads_for(
+        net.layout, min(max(rows, 1), CHUNK_ROWS))
     try:
-        with blas_threads_for(net.layout, min(max(rows, 1), CHUNK_ROWS)):
+        with threads:
             reducer.warm(train.compile)
             if isinstance(opt, LBFGS):
                 train.lbfgs(epochs, (Xv, Yv, swv), callbacks, history, progress)
@@ -511,6 +516,20 @@ class _Trainer:
         self.order = np.arange(n, dtype=np.int64)
         self.counter = np.array([opt.t], dtype=np.int64)
         self.mode = codes.TRAIN
+        # a recurrent network's batches of SPLIT_MIN_BATCH sequences or more: two halves,
+        # on two cores at once where this fit may use two (kernels.sequence.train_epoch)
+        self.split = (self.steps is not None and not opt.full_batch and not self.mpi
+                      and rows >= SPLIT_MIN_BATCH)
+        self.nw = 2 if self.split and cores_for_one_fit() >= 2 else 1
+        if self.steps is not None:
+            from .kernels.sync import SYNC_SIZE
+            self.grad1 = np.zeros_like(self.grad) if self.split else self.grad
+            self.sync = np.zeros(SYNC_SIZE, dtype=np.int64)
+            self.losses = np.zeros(16, dtype=np.float64)
+            self.ws1 = (Workspace(net.layout, (ws_rows + 1) // 2, net.dtype,
+                                  dropout=rates.size > 0, n_inputs=net.n_inputs,
+                                  n_outputs=net.n_outputs, steps=self.steps)
+                        if self.nw == 2 else None)
         if self.mpi:  # every rank's rows per step, for the dropout masks' positions
             self.shard_rows = reducer.gather(n)
 
@@ -587,13 +606,7 @@ class _Trainer:
                     return np.nan
                 continue
             if self.steps is not None:
-                from .kernels.sequence import train_epoch as seq_train_epoch
-                total += seq_train_epoch(
-                    self.X, self.Y, self.sw, net.params, net.buffers, self.grad, opt.state,
-                    net.layout.spec, net.loss_code, opt.code, hyper, self.alpha, self.clip,
-                    self.counter, self.rows, self.shuffle, self.rng, self.order, first,
-                    min(first + per_call, n_batches), ws.scratch, ws.acts, ws.pre, ws.stats,
-                    ws.tmp, self.rates, ws.masks, self.mode, self.bptt)
+                total += self._sequence_slice(hyper, first, min(first + per_call, n_batches))
                 if not np.isfinite(total):
                     return np.nan
                 continue
@@ -607,6 +620,69 @@ class _Trainer:
             if not np.isfinite(total):
                 return np.nan
         return total / n
+
+    def _sequence_slice(self, hyper, first, stop):
+        """Batches first..stop-1 of a recurrent network: in this thread alone (``nw`` = 1),
+        or, with every batch split in two halves, half 0 here and half 1 in a helper thread
+        at once (see :func:`fastbp.kernels.sequence.train_epoch`)."""
+        from .kernels import sequence
+        from .kernels.sync import ABORT
+        net, opt = self.net, self.opt
+
+        def run(w, ws):
+            # two halves at once: each thread's products on one BLAS thread (MKL's setting
+            # is per thread; OpenBLAS's process-wide one is already 1, see fit)
+            saved = blas_threads_local(1) if self.nw == 2 else None
+            try:
+                return kernel(w, ws)
+            finally:
+                if saved is not None:
+                    blas_threads_local(saved)
+
+        def kernel(w, ws):
+            return sequence.train_epoch(
+                w, self.nw, self.sync, self.losses, self.X, self.Y, self.sw, net.params,
+                net.buffers, self.grad, self.grad1, opt.state, net.layout.spec, net.loss_code,
+                opt.code, hyper, self.alpha, self.clip, self.counter, self.rows, self.split,
+                self.shuffle, self.rng, self.order, first, stop, ws.scratch, ws.acts, ws.pre,
+                ws.stats, ws.tmp, self.rates, ws.masks, self.mode, self.bptt)
+
+        if self.nw == 1:
+            return run(0, self.ws)
+        self.sync[:] = 0
+        failed = []
+        done = threading.Event()
+
+        def helper():
+            try:
+                run(1, self.ws1)
+            except BaseException as e:  # noqa: B902 - re-raised in the fitting thread
+                failed.append(e)
+                self.sync[ABORT] = 1  # ends worker 0's wait
+            finally:
+                done.set()
+
+        threading.Thread(target=helper, name="fastbp-half", daemon=True).start()
+        interrupted = False
+        try:
+            total = run(0, self.ws)
+        except BaseException:
+            self.sync[ABORT] = 1  # ends the helper's wait
+            raise
+        finally:
+            # an Event, not Thread.join (see fastbp.many._run): wait for the helper even
+            # through Ctrl-C, so that no half is still running when fit returns
+            while True:
+                try:
+                    if done.wait(0.1):
+                        break
+                except KeyboardInterrupt:
+                    interrupted = True
+        if failed:
+            raise failed[0]
+        if interrupted:
+            raise KeyboardInterrupt
+        return total
 
     def _mpi_epoch(self, hyper):
         n = self.X.shape[0]

@@ -17,6 +17,16 @@ weighted 0 past a sample's length).  The tail's blocks in ``acts`` start at its 
 whose ``A_OFF`` is 0.  The loss of a batch is the weighted mean over its valid steps (or its
 samples).
 
+Two cores for one batch.  From ``SPLIT_MIN_BATCH`` sequences a training batch is split in two
+halves (its first ceil(B/2) samples and the rest), each gathered, run forward and back on its
+own scratch vector into its own gradient, scaled by the whole batch's weight; the two
+gradients are added and one update follows (:func:`train_epoch`).  ``fit`` runs the halves in
+two threads at once, which meet at a barrier after the halves and after the update
+(:mod:`.sync`); where the fit has one core (one CPU, or ``fit_many``'s workers) one thread
+computes them in turn, the same sums in the same order, so the bits never depend on the
+cores.  Dropout masks are keyed by the sample's position in the whole batch, so they do not
+depend on the split either.
+
 Scratch vector layout for B and T (all sizes linear in B: a vector sized for the largest
 batch fits every smaller one): XB (T*B*I), YB (R*n_out), WB (R row weights), LENS (B), then
 per recurrent row its output OUT, the gradient DOUT and dropout factors MASK ((T*B, D*H)
@@ -37,6 +47,7 @@ from .losses import loss_param, output_delta
 from .model import add_l2
 from .optimizers import apply_update, clip_by_global_norm
 from .rng import keyed, uniform_at
+from .sync import meet
 
 #: sequence steps per chunk of a prediction (bounds its scratch vector)
 PREDICT_STEPS = 8192
@@ -394,42 +405,105 @@ def _online(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, 
 
 
 @njit(**JIT)
-def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip,
-                counter, batch_size, shuffle, rng, order, first, stop, s, acts, pre, stats,
-                tmp, dropout, masks, mode, bptt):
-    """:func:`.epoch.train_epoch` for packed sequences (``s``: the scratch vector); every
-    batch is gathered, and its loss is the weighted mean over its valid steps (samples)."""
-    X, Y, sw, params, bufs, grad, state = borrow(X), borrow(Y), borrow(sw), borrow(params), \
-        borrow(bufs), borrow(grad), borrow(state)
+def batch_weight(X, sw, order, start, B, T, spec):
+    """The total weight :func:`gather` returns for the same samples, without gathering."""
+    per_step = spec[n_recurrent(spec) - 1, SEQ] == 1
+    in_place = order.shape[0] == 0
+    weighted = sw.shape[0] > 0
+    total = 0.0
+    for k in range(B):
+        i = start + k if in_place else order[start + k]
+        w = float(sw[i]) if weighted else 1.0
+        total += w * int(X[i, 0]) if per_step else w
+    return total
+
+
+@njit(**JIT)
+def train_epoch(w, nw, sync, losses, X, Y, sw, params, bufs, grad, grad1, state, spec, loss,
+                opt, hyper, alpha, clip, counter, batch_size, split, shuffle, rng, order,
+                first, stop, s, acts, pre, stats, tmp, dropout, masks, mode, bptt):
+    """:func:`.epoch.train_epoch` for packed sequences (``s``: the scratch vector): batches
+    ``first`` .. ``stop`` - 1 of the epoch; each batch is gathered, and its loss is the
+    weighted mean over its valid steps (samples).
+
+    With ``split`` every batch is two halves, its first ceil(B/2) samples and the rest: the
+    gradient of half h goes to ``grad`` (h = 0) or ``grad1`` (h = 1), both scaled by the
+    whole batch's weight, then ``grad += grad1`` and one update.  With ``nw`` = 2 this runs
+    in two threads at once, worker ``w`` computing half w with its own scratch (``s`` ...
+    ``masks``) and meeting the other at :func:`.sync.meet` after the halves and after the
+    update (``sync``: a zeroed :data:`.sync.SYNC_SIZE` array; ``losses``: 16 float64, the
+    halves' loss sums at 0 and 8); with ``nw`` = 1 one thread computes both halves in turn:
+    the same sums in the same order, so the same bits.  Without ``split`` (``nw`` = 1) the
+    whole batch is half 0 and ``grad1`` is not used.
+
+    Worker 0 returns the sum over batches of the batch loss times its size (NaN when an
+    update diverged, nothing changed by that batch); worker 1 returns 0 (NaN likewise); both
+    return -inf when ``sync[ABORT]`` ended a wait (the other thread could not run)."""
+    X, Y, sw, params, bufs, grad, grad1, state = borrow(X), borrow(Y), borrow(sw), \
+        borrow(params), borrow(bufs), borrow(grad), borrow(grad1), borrow(state)
     spec, hyper, counter, rng, order = borrow(spec), borrow(hyper), borrow(counter), \
         borrow(rng), borrow(order)
     s, acts, pre, stats, tmp, dropout, masks = borrow(s), borrow(acts), borrow(pre), \
         borrow(stats), borrow(tmp), borrow(dropout), borrow(masks)
     n = X.shape[0]
     T = steps_of(X, spec)
-    if shuffle and first == 0:
+    if shuffle and first == 0 and w == 0:
         shuffle_order(order, rng[:1])
     key = rng[1]
     if batch_size == 1:
         return _online(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip,
                        counter, shuffle, order, first, stop, s, acts, pre, stats, tmp,
                        dropout, masks, mode, bptt, key, T)
+    episode = 0
+    if nw == 2:  # the other worker reads the shuffled order
+        episode += 1
+        if not meet(sync, episode, 2):
+            return -np.inf
+    use = order if shuffle else order[:0]
     total = 0.0
     for b in range(first, stop):
         start = b * batch_size
         rows = min(batch_size, n - start)
-        norm_ = gather(X, Y, sw, order if shuffle else order[:0], start, rows, T, spec, s)
+        norm_ = batch_weight(X, sw, use, start, rows, T, spec)
         if norm_ <= 0.0:  # nothing to learn from this batch (all weights 0)
             continue
         t = counter[0] + 1
-        batch_loss = _finish_step(
-            batch_gradient(params, bufs, grad, spec, loss, s, rows, T, acts, pre, stats, tmp,
-                           1.0 / norm_, mode, dropout, masks, key, t, 0, bptt),
-            norm_, params, grad, state, spec, opt, hyper, alpha, clip, counter, t)
-        if not np.isfinite(batch_loss):
+        h0 = (rows + 1) // 2 if split else rows
+        for h in range(2 if split else 1):
+            if nw == 2 and h != w:
+                continue
+            target = grad if h == 0 else grad1
+            hs = start if h == 0 else start + h0
+            hr = h0 if h == 0 else rows - h0
+            part = 0.0
+            if hr > 0:
+                gather(X, Y, sw, use, hs, hr, T, spec, s)
+                part = batch_gradient(params, bufs, target, spec, loss, s, hr, T, acts, pre,
+                                      stats, tmp, 1.0 / norm_, mode, dropout, masks, key, t,
+                                      hs - start, bptt)
+            else:
+                zero_fill(target, 0, target.shape[0])
+            losses[8 * h] = part
+        if nw == 2:
+            episode += 1
+            if not meet(sync, episode, 2):
+                return -np.inf
+        if w == 0:
+            if split:
+                for k in range(grad.shape[0]):
+                    grad[U(k)] += grad1[U(k)]
+            batch_loss = _finish_step(losses[0] + losses[8] if split else losses[0], norm_,
+                                      params, grad, state, spec, opt, hyper, alpha, clip,
+                                      counter, t)
+            losses[1] = batch_loss
+            total += batch_loss * rows
+        if nw == 2:
+            episode += 1
+            if not meet(sync, episode, 2):
+                return -np.inf
+        if not np.isfinite(losses[1]):
             return np.nan
-        total += batch_loss * rows
-    return total
+    return total if w == 0 else 0.0
 
 
 @njit(**JIT)
