@@ -67,6 +67,16 @@ def sources_digest(kernels=KERNELS):
     return h.hexdigest()
 
 
+_installed_digest = []
+
+
+def installed_digest():
+    """:func:`sources_digest` of this fastbp's own kernels, computed once per process."""
+    if not _installed_digest:
+        _installed_digest.append(sources_digest())
+    return _installed_digest[0]
+
+
 def _function_defined_in(path):
     """A plain function whose code claims to come from *path* (what Numba's locators look at)."""
     namespace = {}
@@ -129,7 +139,7 @@ def kernel_cache_setting(kernels=KERNELS):
     dirs = cache_directories(kernels)
     if dirs is not None:
         try:
-            digest = sources_digest(kernels)
+            digest = installed_digest() if kernels == KERNELS else sources_digest(kernels)
             for d in dirs:
                 drop_stale(d, digest)
             return True

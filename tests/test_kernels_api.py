@@ -210,3 +210,24 @@ def test_layer_tables_with_normalization_pass_the_table_check(normalization):
     if normalization == "batch":
         with pytest.raises(ValueError, match="buffers is too short"):
             predict_proba(X, params, buffers[:-1], spec)
+
+
+def test_kernels_compiled_from_other_sources_are_refused(monkeypatch):
+    """A user's @njit(cache=True) function holds a copy of the kernels' machine code, which
+    Numba's cache checks against the user's file only: after fastbp's kernels change it would
+    run the old ones.  The checked kernels compare the sources' digest they were compiled with
+    against the loaded fastbp's, read at run time (here the loaded one is made to differ, as
+    after an upgrade), and refuse with an error that says what to delete."""
+    from fastbp.kernels import api
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(10, 5))
+    Y = np.eye(3)[rng.integers(0, 3, 10)]
+    net = fastbp.Network([5, 7, 3], dtype=np.float64, seed=0)
+    _, buffers, spec, loss = network_arrays(net)
+    population = net.params[None, :].copy()
+    before = user_losses(population, X, Y, buffers, spec, loss)
+    monkeypatch.setattr(api._RUNTIME_STAMP, "value", api.SOURCE_STAMP + 1)
+    with pytest.raises(ValueError, match=r"stale Numba cache.*__pycache__"):
+        user_losses(population, X, Y, buffers, spec, loss)
+    monkeypatch.undo()
+    assert user_losses(population, X, Y, buffers, spec, loss)[0] == before[0]

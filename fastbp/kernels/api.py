@@ -28,22 +28,64 @@ functions allocate their scratch buffers per call (a few kilobytes for small net
 training loop's own kernels (:mod:`.epoch`) take buffers from the caller.  The same kernels
 without the type checks are ``unchecked_predict_proba``, ``unchecked_mean_loss`` and
 ``unchecked_gradient`` (plain Numba dispatchers; their shape checks stay).
+
+A user's ``@njit(cache=True)`` function that calls these kernels holds a copy of their machine
+code in its own cache, which Numba checks against the user's source file only.  After fastbp's
+kernels change (an upgrade), such a cached function would still run the old kernels.  So the
+checked kernels compare the kernel sources' digest they were compiled with (a constant) with
+the one of the fastbp loaded now (read at run time through the symbol
+``fastbp_source_stamp``): a mismatch is a ``ValueError`` that says to clear that cache.
 """
+import ctypes
+import hashlib
 import numbers
 from collections import namedtuple
 
 import numpy as np
+from llvmlite import binding, ir
 from numba import njit, types
 from numba.core.errors import TypingError
-from numba.extending import overload
+from numba.extending import intrinsic, overload
 from numba.np.numpy_support import as_dtype
 
+from .._cache import installed_digest
 from .._config import JIT, PREDICT_CHUNK
 from ..registry import ACTIVATIONS, LOSSES
 from .codes import (A_OFF, ACT, B_OFF, BATCH_NORM, DENSE, EVAL, KIND, LAYER_NORM, LSTM, N_IN,
                     N_OUT, RNN, S_OFF, SOFTMAX, SPEC_COLUMNS, T_OFF, W_OFF)
 from .epoch import (eval_buffers, evaluate, finish_gradient, gradient_sums,
                     predict_into_buffered)
+
+#: the kernel sources' digest as a positive int64: compiled into every checked kernel as a
+#: constant, and kept in ``_RUNTIME_STAMP`` (LLVM symbol ``fastbp_source_stamp``) for the
+#: comparison at run time (see the module docstring)
+def _source_stamp():
+    try:
+        return int(installed_digest()[:15], 16)
+    except OSError:  # sources not readable (a zipped install): the version stands in
+        from .._version import __version__
+        return int(hashlib.sha256(__version__.encode()).hexdigest()[:15], 16)
+
+
+SOURCE_STAMP = _source_stamp()
+STAMP_SYMBOL = "fastbp_source_stamp"
+_RUNTIME_STAMP = ctypes.c_int64(SOURCE_STAMP)
+binding.add_symbol(STAMP_SYMBOL, ctypes.addressof(_RUNTIME_STAMP))
+
+
+@intrinsic
+def _runtime_stamp(typingctx):
+    """The kernel sources' digest of the fastbp this process loaded."""
+    def codegen(context, builder, sig, args):
+        i64 = ir.IntType(64)
+        gv = builder.module.globals.get(STAMP_SYMBOL)
+        if gv is None:
+            gv = ir.GlobalVariable(builder.module, i64, STAMP_SYMBOL)
+            gv.linkage = "external"
+        return builder.load(gv)
+
+    return types.int64(), codegen
+
 
 #: what :func:`network_arrays` returns
 NetworkArrays = namedtuple("NetworkArrays", ["params", "buffers", "spec", "loss"])
@@ -69,6 +111,12 @@ def _check_spec(params, buffers, spec):
     it for exactly ``params`` and ``buffers``: every offset the kernels read from it then lies
     inside those vectors, and every buffer sized from it is bounded by their sizes (a table
     from another network, or made up, is refused instead of reading out of bounds)."""
+    if _runtime_stamp() != SOURCE_STAMP:
+        raise ValueError("this compiled code calls fastbp kernels from other sources than the "
+                         "fastbp loaded now: it comes from a stale Numba cache of an @njit "
+                         "function that calls them (compiled before fastbp changed); delete "
+                         "that cache (the function's __pycache__/*.nbi and *.nbc files, or "
+                         "NUMBA_CACHE_DIR) and run again")
     if spec.shape[1] != SPEC_COLUMNS or spec.shape[0] < 1:
         raise ValueError("spec is not a fastbp layer table (wrong shape)")
     n_params = params.shape[0]
