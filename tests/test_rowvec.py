@@ -1,11 +1,18 @@
 """The register-blocked one-row product (fastbp.kernels.rowvec) against NumPy in float64,
 for widths that exercise its full blocks, single vectors and scalar tail, at offsets into
 one shared vector (as the recurrent kernels call it), overwriting and accumulating."""
+import re
+
+import llvmlite.binding as llvm
 import numpy as np
 import pytest
+from numba import njit
 
 from fastbp.kernels.layers.recurrent import mm_nn, mm_tn
-from fastbp.kernels.rowvec import block_width, pack_panels, row_times, row_times_panels
+from fastbp.kernels.rowvec import (NV, PANEL_VECTOR_BYTES, VECTOR_BYTES, _block, block_width,
+                                   pack_panels, panel_width, row_times, row_times_panels)
+
+AVX512 = "+avx512f" in llvm.get_host_cpu_features().flatten()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -85,3 +92,39 @@ def test_mm_tn_loops_match_numpy(dtype, m, n, k, acc):
     mm_tn(s, 3, s, 3 + k * m, C, 2, m, n, k, acc)
     tol = 1e-5 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(C[2:].reshape(m, n), expect, rtol=tol, atol=tol * max(k, 1))
+
+
+@njit(cache=False)
+def _panel_block(a, P, C, k):
+    _block(a, 0, 1, P, 0, panel_width(C), C, 0, k, False, NV, PANEL_VECTOR_BYTES)
+
+
+@njit(cache=False)
+def _plain_block(a, P, C, k):
+    _block(a, 0, 1, P, 0, block_width(C), C, 0, k, False, NV, VECTOR_BYTES)
+
+
+def _fma_registers(fn):
+    asm = fn.inspect_asm(fn.signatures[-1])
+    return {m.group(1) for line in asm.splitlines()
+            for m in [re.search(r"vfmadd\w+\s.*%([xyz]mm)", line)] if m}
+
+
+@pytest.mark.skipif(not AVX512, reason="this CPU has no AVX-512 registers")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_panel_blocks_use_512_bit_registers(dtype):
+    """The panels' register blocks are computed with 512-bit fused multiply-adds (zmm), which
+    LLVM's tuning for AVX-512 server cores would not choose; the other blocks stay at 256 bits
+    (ymm). Both give NumPy's product. (The cached kernels' machine code cannot be inspected,
+    so fresh callers of the block are compiled here.)"""
+    k = 16
+    rng = np.random.default_rng(0)
+    for fn, width, reg in ((_panel_block, panel_width, "zmm"), (_plain_block, block_width, "ymm")):
+        n = width(np.zeros(1, dtype))
+        assert n == NV * (PANEL_VECTOR_BYTES if reg == "zmm" else VECTOR_BYTES) // np.dtype(dtype).itemsize
+        a = rng.normal(size=k).astype(dtype)
+        P = rng.normal(size=(k, n)).astype(dtype)
+        C = np.full(n, np.nan, dtype=dtype)
+        fn(a, P.ravel(), C, k)
+        np.testing.assert_allclose(C, a.astype(np.float64) @ P.astype(np.float64), rtol=1e-5)
+        assert _fma_registers(fn) == {reg}

@@ -28,30 +28,34 @@ from .activations import U
 NV = 4
 #: bytes of one SIMD register (AVX2's 256 bits; on narrower hardware LLVM splits the vectors)
 VECTOR_BYTES = 32
-
-
-def _lanes(dtype):
-    return VECTOR_BYTES // (dtype.bitwidth // 8)
+#: bytes of one vector of the panels' blocks (:func:`row_times_panels`): AVX-512's 512 bits.
+#: LLVM's tuning for Intel's AVX-512 server cores keeps its own loops at 256 bits, but vector
+#: types written out in IR stay whole (Numba's functions set no "min-legal-vector-width").
+#: Measured on this project's Xeon (paired in one process): one R1 prediction (GRU 64 units,
+#: 50 steps) 0.85-0.9x the time with 512-bit panels.  Elsewhere 512-bit blocks were slower:
+#: R2's online training (32 units) ran 0.71x as fast, most likely because an unaligned
+#: 512-bit load always spans two cache lines; so the other products keep 256 bits.
+PANEL_VECTOR_BYTES = 64
 
 
 @intrinsic
-def _block(typingctx, A, ao, lda, B, bo, ldb, C, co, k, acc, nv):
+def _block(typingctx, A, ao, lda, B, bo, ldb, C, co, k, acc, nv, vbytes):
     """C[co : co + nv*lanes] (=|+=) sum over p < k of A[ao + p*lda] * B[bo + p*ldb : ... + nv*lanes],
-    accumulated in ``nv`` vector registers (``nv`` a compile-time constant)."""
+    accumulated in ``nv`` vectors of ``vbytes`` bytes (both compile-time constants)."""
     for arr in (A, B, C):
         if not isinstance(arr, types.Array) or arr.ndim != 1:
             raise TypingError("_block takes 1-D arrays")
     if not (A.dtype == B.dtype == C.dtype) or not isinstance(C.dtype, types.Float):
         raise TypingError("_block needs operands of one float dtype")
-    if not isinstance(nv, types.IntegerLiteral):
-        raise TypingError("_block needs a literal vector count")
+    if not isinstance(nv, types.IntegerLiteral) or not isinstance(vbytes, types.IntegerLiteral):
+        raise TypingError("_block needs a literal vector count and width")
     n_vec = nv.literal_value
-    lanes = _lanes(C.dtype)
     width = C.dtype.bitwidth // 8
-    sig = types.void(A, ao, lda, B, bo, ldb, C, co, k, acc, nv)
+    lanes = vbytes.literal_value // width
+    sig = types.void(A, ao, lda, B, bo, ldb, C, co, k, acc, nv, vbytes)
 
     def codegen(context, builder, signature, args):
-        a_v, ao_v, lda_v, b_v, bo_v, ldb_v, c_v, co_v, k_v, acc_v, _ = args
+        a_v, ao_v, lda_v, b_v, bo_v, ldb_v, c_v, co_v, k_v, acc_v, _, _ = args
         i64 = ir.IntType(64)
         ao_v, lda_v, bo_v, ldb_v, co_v, k_v = (
             context.cast(builder, v, t, types.int64)
@@ -101,6 +105,12 @@ def block_width(C):
 
 
 @njit(**JIT)
+def panel_width(C):
+    """Outputs per panel (:func:`pack_panels`) for C's dtype."""
+    return NV * (PANEL_VECTOR_BYTES // C.itemsize)
+
+
+@njit(**JIT)
 def row_times(A, ao, B, bo, C, co, n, k, acc):
     """C[co:co+n] (=|+=) A[ao:ao+k] @ B (k, n) (row-major at ``bo``): register blocks of
     :func:`block_width` outputs, then single vectors, then scalars."""
@@ -114,10 +124,10 @@ def col_times(A, ao, lda, B, bo, C, co, n, k, acc):
     lanes = VECTOR_BYTES // C.itemsize
     j = 0
     while j + NV * lanes <= n:
-        _block(A, ao, lda, B, bo + j, n, C, co + j, k, acc, NV)
+        _block(A, ao, lda, B, bo + j, n, C, co + j, k, acc, NV, VECTOR_BYTES)
         j += NV * lanes
     while j + lanes <= n:
-        _block(A, ao, lda, B, bo + j, n, C, co + j, k, acc, 1)
+        _block(A, ao, lda, B, bo + j, n, C, co + j, k, acc, 1, VECTOR_BYTES)
         j += lanes
     zero = C.dtype.type(0)
     while j < n:
@@ -132,9 +142,9 @@ def col_times(A, ao, lda, B, bo, C, co, n, k, acc):
 def pack_panels(src, so, n, k, dst, do):
     """dst[do:] = W^T for the (n, k) row-major block W at src[so:] (a weight matrix of n
     outputs), as :func:`row_times_panels` reads it: the outputs in panels of
-    :func:`block_width` (the last one narrower), each panel's (k, width) block contiguous at
+    :func:`panel_width` (the last one narrower), each panel's (k, width) block contiguous at
     ``do + j*k`` (j its first output), so a register block streams one contiguous panel."""
-    bw = block_width(dst)
+    bw = panel_width(dst)
     for j in range(0, n, bw):
         w = min(bw, n - j)
         base = U(do + j * k)
@@ -150,12 +160,12 @@ def row_times_panels(A, ao, P, po, C, co, n, k, backwards, acc):
     sums in the same order as :func:`row_times`.  ``backwards`` takes the panels last to
     first: called every other time so, the panels the previous call read last (still in the
     L1 cache when W^T is about the cache's size, as R1's 48 KB) are read first."""
-    bw = block_width(C)
+    bw = panel_width(C)
     full = n - n % bw
     if n > full and backwards:
         row_times(A, ao, P, po + full * k, C, co + full, n - full, k, acc)
     for b in range(full // bw):
         j = full - bw - b * bw if backwards else b * bw
-        _block(A, ao, 1, P, po + j * k, bw, C, co + j, k, acc, NV)
+        _block(A, ao, 1, P, po + j * k, bw, C, co + j, k, acc, NV, PANEL_VECTOR_BYTES)
     if n > full and not backwards:
         row_times(A, ao, P, po + full * k, C, co + full, n - full, k, acc)
