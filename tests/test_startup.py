@@ -3,6 +3,7 @@
 Each check runs in a fresh interpreter (what is imported depends on the whole process).
 """
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -47,9 +48,9 @@ FIT_THEN_REPORT = textwrap.dedent("""
 """)
 
 
-def run(code):
+def run(code, env=None):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+                         check=True, env=None if env is None else {**os.environ, **env})
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -180,3 +181,43 @@ def test_the_import_leaves_the_garbage_collector_as_it_found_it():
         print(json.dumps(states))
     """)
     assert run(code) == [True, False, True]
+
+
+def test_the_import_freezes_what_it_made_and_garbage_made_later_is_still_collected():
+    """After ``import fastbp`` the objects alive then sit in the collector's permanent
+    generation (they are never walked again); cyclic garbage made afterwards is reclaimed as
+    usual; FASTBP_GC_FREEZE=0 leaves the collector's default (nothing frozen); a failed import
+    freezes nothing."""
+    code = textwrap.dedent("""
+        import gc, json, sys, weakref
+        out = {"before": gc.get_freeze_count()}
+        import fastbp
+        out["after"] = gc.get_freeze_count()
+        # gc.get_objects() lists the three generations, not the permanent one
+        out["class_frozen"] = not any(fastbp.network.Network is o for o in gc.get_objects())
+        class Node:
+            pass
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        gc.collect()
+        out["cycle_collected"] = gone() is None
+        print(json.dumps(out))
+    """)
+    out = run(code)
+    assert out["before"] == 0 and out["after"] > 10_000
+    assert out["class_frozen"]
+    assert out["cycle_collected"]
+    default = run(code, env={"FASTBP_GC_FREEZE": "0"})
+    assert default["after"] == 0 and not default["class_frozen"] and default["cycle_collected"]
+    failed = textwrap.dedent("""
+        import gc, json, sys
+        sys.modules["fastbp.network"] = None
+        try:
+            import fastbp
+        except ImportError:
+            pass
+        print(json.dumps(gc.get_freeze_count()))
+    """)
+    assert run(failed) == 0
