@@ -221,3 +221,35 @@ def test_the_import_freezes_what_it_made_and_garbage_made_later_is_still_collect
         print(json.dumps(gc.get_freeze_count()))
     """)
     assert run(failed) == 0
+
+
+def test_dense_rows_compile_once_for_read_only_and_writable_inputs(tmp_path):
+    """The forward and backward passes read every dense row's input through one read-only
+    array type (fastbp.kernels.borrow.borrow_readonly), so a read-only data array, a
+    writable one and the activation buffer of the rows above all use one compiled dense
+    kernel (each extra type was another compilation of it and of everything it calls).
+    Compiled from an empty cache in a fresh interpreter: cached code lists no signatures."""
+    code = textwrap.dedent("""
+        import json
+        import numpy as np
+        import fastbp
+        from fastbp.kernels import model
+        from fastbp.kernels.layers import dense
+        net = fastbp.Network([4, 5, 3, 2], dtype=np.float64, seed=0)
+        L = net.layout
+        rows = 2
+        acts = np.zeros(rows * int(L.spec[-1, 6] + L.spec[-1, 2]))  # A_OFF + N_OUT
+        tmp = np.zeros(64)
+        none = np.zeros(0)
+        X = np.random.default_rng(0).normal(size=rows * 4)
+        X_ro = X.copy()
+        X_ro.setflags(write=False)
+        for x in (X, X_ro):
+            model.forward(x, 0, net.params, net.buffers, L.spec, acts, none, none, rows, 0,
+                          False, none, none, np.uint64(0), 0, 0)
+            model.backward(x, 0, net.params, np.zeros_like(net.params), L.spec, acts, none,
+                           none, tmp, rows, 0, none, none, 0.0)
+        print(json.dumps([len(dense.forward.signatures), len(dense.backward.signatures),
+                          len(dense.dense_loops.signatures)]))
+    """)
+    assert run(code, env={"NUMBA_CACHE_DIR": str(tmp_path)}) == [1, 1, 1]

@@ -35,3 +35,28 @@ def borrow(typingctx, arr):
         return dst._getvalue()
 
     return arr(arr), codegen
+
+
+@intrinsic
+def borrow_readonly(typingctx, arr):
+    """:func:`borrow`, typed read-only: one type for every array a kernel only reads, so that
+    a callee is compiled once whether it reads the caller's read-only data or one of its
+    writable buffers (a writable and a read-only array are two Numba types, two
+    compilations)."""
+    if not isinstance(arr, types.Array):
+        return None
+    out = arr.copy(readonly=True)
+
+    def codegen(context, builder, sig, args):
+        src = make_array(sig.args[0])(context, builder, value=args[0])
+        dst = make_array(sig.return_type)(context, builder)
+        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
+        dst.parent = cgutils.get_null_value(dst.parent.type)
+        dst.nitems = src.nitems
+        dst.itemsize = src.itemsize
+        dst.data = src.data
+        dst.shape = src.shape
+        dst.strides = src.strides
+        return dst._getvalue()
+
+    return out(arr), codegen

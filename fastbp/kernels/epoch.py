@@ -29,7 +29,7 @@ from numba import njit
 
 from .._config import JIT, JIT_INLINE, PREDICT_CHUNK
 from .activations import U, activate
-from .borrow import borrow
+from .borrow import borrow, borrow_readonly
 from .codes import A_OFF, ACT, DENSE, EVAL, KIND, N_OUT, T_OFF
 from .losses import loss_param, output_delta
 from .model import add_l2, backward, forward, fused_update_possible
@@ -101,7 +101,7 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alp
         borrow(masks)
     n, n_in = X.shape
     n_out = Y.shape[1]
-    Xf = X.reshape(X.size)
+    Xf = borrow_readonly(X.reshape(X.size))  # one type for read-only and writable X
     Yf = Y.reshape(Y.size)
     xb = xbuf.reshape(xbuf.size)
     yb = ybuf.reshape(ybuf.size)
@@ -168,7 +168,7 @@ def gradient_sums(X, Y, sw, order, start, count, params, bufs, grad, spare, spec
     grad[:] = 0
     n_in = X.shape[1]
     n_out = Y.shape[1]
-    Xf = X.reshape(X.size)
+    Xf = borrow_readonly(X.reshape(X.size))  # one type for read-only and writable X
     Yf = Y.reshape(Y.size)
     xb = xbuf.reshape(xbuf.size)
     yb = ybuf.reshape(ybuf.size)
@@ -276,7 +276,7 @@ def _predict(X, params, bufs, spec, out):
     acts, stats = eval_buffers(spec, chunk, params.dtype)
     no_dropout = acts[:0]  # no allocation (a one-row prediction is mostly fixed costs)
     no_pre = acts[:0]
-    Xf = X.reshape(X.size)
+    Xf = borrow_readonly(X.reshape(X.size))  # one type for read-only and writable X
     of = out.reshape(out.size)
     for start in range(0, n, chunk):
         rows = min(chunk, n - start)
@@ -301,7 +301,7 @@ def evaluate(X, Y, sw, params, bufs, spec, loss, out, acts, stats):
     weighted = sw.shape[0] > 0
     no_dropout = acts[:0]  # no allocation (a one-row prediction is mostly fixed costs)
     no_pre = acts[:0]
-    Xf = X.reshape(X.size)
+    Xf = borrow_readonly(X.reshape(X.size))  # one type for read-only and writable X
     Yf = Y.reshape(Y.size)
     of = out.reshape(out.size)
     total = 0.0

@@ -14,6 +14,7 @@ from numba import njit
 
 from .._config import JIT
 from .activations import U, activate, backprop_activation, keep_pre, undo_dropout
+from .borrow import borrow_readonly
 from .codes import A_OFF, ACT, DENSE, DIRS, KIND, LSTM, N_IN, N_OUT, RNN, W_OFF
 from .layers import dense, norm
 from .layers.recurrent import n_gates
@@ -51,13 +52,14 @@ def forward(x, xo, params, bufs, spec, acts, pre, stats, rows, mode, activate_ou
     """
     n_layers = spec.shape[0]
     use_dropout = dropout.shape[0] > 0
+    x = borrow_readonly(x)
+    below = borrow_readonly(acts)  # what a layer reads: one read-only type for x and acts
     for l in range(n_layers):
-        # the input rows only ever go to a dense row (a norm row follows a dense one); kept
-        # apart from the activation buffer so a read-only ``x`` is never typed writable
+        # the input rows only ever go to a dense row (a norm row follows a dense one)
         if l == 0:
-            dense.forward(x, xo, params, spec, 0, acts, rows)
+            dense.forward(x, xo, params, spec, l, acts, rows)
         elif spec[l, KIND] == DENSE:
-            dense.forward(acts, rows * spec[l - 1, A_OFF], params, spec, l, acts, rows)
+            dense.forward(below, rows * spec[l - 1, A_OFF], params, spec, l, acts, rows)
         else:
             norm.forward(acts, rows * spec[l - 1, A_OFF], params, bufs, spec, l, acts, stats,
                          rows, mode)
@@ -80,13 +82,15 @@ def backward(x, xo, params, grad, spec, acts, pre, stats, tmp, rows, mode, dropo
     ``lr > 0``, applied at once as a plain SGD step: see :mod:`.layers.dense`).  On entry the
     output row's block of ``acts`` holds the output delta dLoss/dz."""
     use_dropout = dropout.shape[0] > 0
+    x = borrow_readonly(x)
+    below = borrow_readonly(acts)  # a dense row's input, read only (see forward)
     for l in range(spec.shape[0] - 1, -1, -1):
         if l == 0:
-            dense.backward(x, xo, params, grad, spec, 0, acts, tmp, rows, lr)
+            dense.backward(x, xo, params, grad, spec, l, acts, tmp, rows, lr)
             break
         so = rows * spec[l - 1, A_OFF]
         if spec[l, KIND] == DENSE:
-            dense.backward(acts, so, params, grad, spec, l, acts, tmp, rows, lr)
+            dense.backward(below, so, params, grad, spec, l, acts, tmp, rows, lr)
         else:
             norm.backward(acts, so, params, grad, spec, l, acts, tmp, stats, rows, mode)
         if l > 0:

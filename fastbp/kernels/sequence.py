@@ -37,7 +37,7 @@ from numba import njit
 
 from .._config import JIT, JIT_INLINE, PREDICT_CHUNK
 from .activations import U, activate, backprop_activation, keep_pre, undo_dropout
-from .borrow import borrow
+from .borrow import borrow, borrow_readonly
 from .codes import (A_OFF, ACT, CELL_ACT, DENSE, DIRS, EVAL, KIND, LSTM, N_IN, N_OUT, RNN,
                     SEQ, T_OFF, W_OFF)
 from .layers import dense, norm
@@ -251,11 +251,12 @@ def forward(params, bufs, spec, s, B, T, acts, pre, stats, mode, activate_output
     base = layer_offset(spec, L - 1, B, T)
     io = base if spec[L - 1, SEQ] == 1 else base + 3 * TB * spec[L - 1, N_OUT]
     n_layers = spec.shape[0]
+    below = borrow_readonly(acts)  # what a dense row reads (one type with model.forward's)
     for l in range(L, n_layers):
         if l == L:
-            dense.forward(s, io, params, spec, l, acts, R)
+            dense.forward(borrow_readonly(s), io, params, spec, l, acts, R)
         elif spec[l, KIND] == DENSE:
-            dense.forward(acts, R * spec[l - 1, A_OFF], params, spec, l, acts, R)
+            dense.forward(below, R * spec[l - 1, A_OFF], params, spec, l, acts, R)
         else:
             norm.forward(acts, R * spec[l - 1, A_OFF], params, bufs, spec, l, acts, stats, R,
                          mode)
@@ -284,13 +285,15 @@ def backward(params, grad, spec, s, B, T, acts, pre, stats, tmp, mode, dropout, 
     top = layer_offset(spec, L - 1, B, T)
     DHt = spec[L - 1, N_OUT]
     io = top if spec[L - 1, SEQ] == 1 else top + 3 * TB * DHt
+    no_lr = params.dtype.type(0)
+    below = borrow_readonly(acts)  # a dense row's input, read only (see forward)
     for l in range(spec.shape[0] - 1, L - 1, -1):
         if l == L:
-            dense.backward(s, io, params, grad, spec, l, acts, tmp, R, 0.0)
+            dense.backward(borrow_readonly(s), io, params, grad, spec, l, acts, tmp, R, no_lr)
             break
         so = R * spec[l - 1, A_OFF]
         if spec[l, KIND] == DENSE:
-            dense.backward(acts, so, params, grad, spec, l, acts, tmp, R, 0.0)
+            dense.backward(below, so, params, grad, spec, l, acts, tmp, R, no_lr)
         else:
             norm.backward(acts, so, params, grad, spec, l, acts, tmp, stats, R, mode)
         count = R * spec[l, N_IN]

@@ -20,7 +20,7 @@ from numba import njit
 
 from .._config import JIT, PREDICT_CHUNK
 from .activations import U, activate, backprop_activation, keep_pre, undo_dropout
-from .borrow import borrow
+from .borrow import borrow, borrow_readonly
 from .codes import A_OFF, ACT, B_OFF, DENSE, EVAL, KIND, N_IN, N_OUT, W_OFF
 from .epoch import copy, eval_buffers
 from .layers import dense, norm
@@ -80,10 +80,11 @@ def forward_rest(params, bufs, spec, acts, pre, stats, rows, mode, activate_outp
     activation (and dropout), then every later row."""
     n_layers = spec.shape[0]
     use_dropout = dropout.shape[0] > 0
+    below = borrow_readonly(acts)  # what a dense row reads (one type with model.forward's)
     for l in range(n_layers):
         if l > 0:
             if spec[l, KIND] == DENSE:
-                dense.forward(acts, rows * spec[l - 1, A_OFF], params, spec, l, acts, rows)
+                dense.forward(below, rows * spec[l - 1, A_OFF], params, spec, l, acts, rows)
             else:
                 norm.forward(acts, rows * spec[l - 1, A_OFF], params, bufs, spec, l, acts,
                              stats, rows, mode)
@@ -104,10 +105,11 @@ def backward_rest(params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout
     """:func:`.model.backward` down to layer 0's delta (left in ``acts``)."""
     use_dropout = dropout.shape[0] > 0
     no_lr = params.dtype.type(0)
+    below = borrow_readonly(acts)  # a dense row's input, read only (see forward_rest)
     for l in range(spec.shape[0] - 1, 0, -1):
         so = rows * spec[l - 1, A_OFF]
         if spec[l, KIND] == DENSE:
-            dense.backward(acts, so, params, grad, spec, l, acts, tmp, rows, no_lr)
+            dense.backward(below, so, params, grad, spec, l, acts, tmp, rows, no_lr)
         else:
             norm.backward(acts, so, params, grad, spec, l, acts, tmp, stats, rows, mode)
         count = rows * spec[l, N_IN]
