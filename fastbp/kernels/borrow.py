@@ -20,21 +20,21 @@ def borrow(typingctx, arr):
     """``arr`` without its reference count (see the module docstring)."""
     if not isinstance(arr, types.Array):
         return None
+    return arr(arr), _unowned
 
-    def codegen(context, builder, sig, args):
-        aryty = sig.args[0]
-        src = make_array(aryty)(context, builder, value=args[0])
-        dst = make_array(aryty)(context, builder)
-        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
-        dst.parent = cgutils.get_null_value(dst.parent.type)
-        dst.nitems = src.nitems
-        dst.itemsize = src.itemsize
-        dst.data = src.data
-        dst.shape = src.shape
-        dst.strides = src.strides
-        return dst._getvalue()
 
-    return arr(arr), codegen
+def _unowned(context, builder, sig, args):
+    """The array argument as an array of the return type with no memory-info pointer."""
+    src = make_array(sig.args[0])(context, builder, value=args[0])
+    dst = make_array(sig.return_type)(context, builder)
+    dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
+    dst.parent = cgutils.get_null_value(dst.parent.type)
+    dst.nitems = src.nitems
+    dst.itemsize = src.itemsize
+    dst.data = src.data
+    dst.shape = src.shape
+    dst.strides = src.strides
+    return dst._getvalue()
 
 
 @intrinsic
@@ -45,18 +45,4 @@ def borrow_readonly(typingctx, arr):
     compilations)."""
     if not isinstance(arr, types.Array):
         return None
-    out = arr.copy(readonly=True)
-
-    def codegen(context, builder, sig, args):
-        src = make_array(sig.args[0])(context, builder, value=args[0])
-        dst = make_array(sig.return_type)(context, builder)
-        dst.meminfo = cgutils.get_null_value(dst.meminfo.type)
-        dst.parent = cgutils.get_null_value(dst.parent.type)
-        dst.nitems = src.nitems
-        dst.itemsize = src.itemsize
-        dst.data = src.data
-        dst.shape = src.shape
-        dst.strides = src.strides
-        return dst._getvalue()
-
-    return out(arr), codegen
+    return arr.copy(readonly=True)(arr), _unowned
