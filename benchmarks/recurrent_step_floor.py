@@ -9,7 +9,8 @@ recurrence does), median over interleaved rounds:
 - the step's product h (64) @ W_hh^T (64 x 192) with register blocks of 4, 8 and 12 SIMD
   vectors of accumulators, 256-bit and 512-bit vectors (``rowvec._block``), and the panel
   kernel prediction uses (``row_times_panels``);
-- the GRU gate pass of one step (64 units: two logistic blocks, a tanh block, the update);
+- one step as the prediction kernel runs it (``layers.recurrent.forward_direction`` over 50
+  steps minus over 1, per step: product, GRU gates and stores);
 - one meeting of two threads at fastbp's compiled barrier (``kernels.sync.meet``), and the
   start of a Python thread: what splitting each step over two cores would add.
 """
@@ -22,8 +23,8 @@ import numpy as np
 from numba import njit
 
 from fastbp._config import JIT
-from fastbp.kernels.activations import U
-from fastbp.kernels.mathfn import logistic, tanh
+from fastbp.kernels.codes import GRU, TANH
+from fastbp.kernels.layers import recurrent as rec
 from fastbp.kernels.rowvec import _block, pack_panels, row_times_panels
 from fastbp.kernels.sync import SYNC_SIZE, meet
 
@@ -59,21 +60,33 @@ def _panels(s, P, reps):
 
 
 @njit(**J)
-def _gates(s, params, reps):
-    g, p, n, hp, h, bn = U(0), U(1024), U(2048), U(2304), U(2560), U(0)
-    z = g + U(H)
-    c = g + U(2 * H)
+def _forward(s, params, T, lo, base, reps):
+    """The prediction's own forward kernel of one GRU direction, one sequence of T steps."""
     for _ in range(reps):
-        for j in range(2 * H):  # r, z
-            s[g + U(j)] = logistic(s[g + U(j)] + s[p + U(j)])
-        for j in range(H):  # W_hn h + b_hn
-            s[n + U(j)] = s[p + U(2 * H + j)] + params[bn + U(j)]
-        for j in range(H):  # n
-            s[c + U(j)] = tanh(s[c + U(j)] + s[g + U(j)] * s[n + U(j)])
-        for j in range(H):  # h' = n + z (h - n)
-            s[h + U(j)] = s[c + U(j)] + s[z + U(j)] * (s[hp + U(j)] - s[c + U(j)])
-        for j in range(H):  # the next step reads this one's state
-            s[hp + U(j)] = s[h + U(j)]
+        rec.forward_direction(GRU, TANH, False, s, 0, 8, params, 0, H, 1, T, lo, base)
+
+
+def _step_in_kernel_us(rounds, steps=50, reps=200):
+    """(forward of ``steps`` steps - forward of 1) / (steps - 1): one step as the kernel runs
+    it (product, gates, storing the step), without the per-call packing and projection."""
+    n_in = 8
+    rng = np.random.default_rng(1)
+    base = steps * n_in + 8
+    size = rec.direction_size(GRU, H, 1, steps, n_in)
+    s = (rng.standard_normal(base + size) * 0.1).astype(np.float32)
+    lo = steps * n_in
+    s[lo] = steps
+    params = (rng.standard_normal(3 * H * (n_in + H + 2)) * 0.1).astype(np.float32)
+    _forward(s, params, steps, lo, base, 1)
+    per = []
+    for _ in range(rounds):
+        t = []
+        for T in (steps, 1):
+            t0 = time.perf_counter()
+            _forward(s, params, T, lo, base, reps)
+            t.append((time.perf_counter() - t0) / reps * 1e6)
+        per.append((t[0] - t[1]) / (steps - 1))
+    return statistics.median(per)
 
 
 @njit(nogil=True, cache=False)
@@ -130,7 +143,6 @@ def main(argv=None):
             j += w
         steps[name] = (fn, (s, packed))
     steps["product, row_times_panels (prediction's)"] = (_panels, (s, P))
-    steps["GRU gate pass, 64 units"] = (_gates, (s, W))
     reps = 5000
     for fn, a in steps.values():
         fn(*a, 1)
@@ -143,10 +155,9 @@ def main(argv=None):
     print(f"one R1 step, float32, median of {args.rounds} rounds (us per step):")
     for name, v in times.items():
         print(f"  {name:45s} {statistics.median(v):7.3f}")
-    best = min(statistics.median(v) for k, v in times.items() if k.startswith("product"))
-    gate = statistics.median(times["GRU gate pass, 64 units"])
-    print(f"  50 steps at the best product + the gates: {50 * (best + gate):.1f} us, before "
-          f"any fixed cost")
+    step = _step_in_kernel_us(args.rounds)
+    print(f"  one step inside the prediction kernel (product, gates, stores): {step:7.3f}")
+    print(f"  50 such steps: {50 * step:.1f} us, before the per-call packing and projection")
     bar = statistics.median(_barrier_us() for _ in range(5))
     print(f"two threads meeting at the compiled barrier: {bar:.3f} us per meeting")
     print(f"starting and joining a Python thread: {_thread_start_us():.1f} us")
