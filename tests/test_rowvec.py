@@ -128,3 +128,32 @@ def test_panel_blocks_use_512_bit_registers(dtype):
         fn(a, P.ravel(), C, k)
         np.testing.assert_allclose(C, a.astype(np.float64) @ P.astype(np.float64), rtol=1e-5)
         assert _fma_registers(fn) == {reg}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_recurrent_panels_start_on_a_vector_boundary_at_any_scratch_offset(dtype):
+    """W_hh^T's copy in a direction's scratch starts on a PANEL_VECTOR_BYTES boundary of memory
+    and stays inside its room, wherever the direction starts; and the one-sequence forward
+    pass (which packs there and reads from there) gives the same states, bit for bit, at every
+    start."""
+    from fastbp.kernels.codes import GRU, TANH
+    from fastbp.kernels.layers import recurrent as rec
+    H, T, n_in, G = 64, 5, 3, 3
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=T * n_in).astype(dtype)
+    params = (rng.normal(size=G * H * (n_in + H + 2)) * 0.3).astype(dtype)
+    size = rec.direction_size(GRU, H, 1, T, n_in)
+    states = []
+    for shift in range(17):
+        base = T * n_in + 1 + shift
+        s = np.zeros(base + size, dtype)
+        s[:T * n_in] = x
+        s[T * n_in] = T  # the length
+        wh, wi = rec.transposed_offsets(GRU, H, 1, T, n_in, base, s)
+        assert (s.ctypes.data + wh * s.itemsize) % PANEL_VECTOR_BYTES == 0
+        assert wi - G * H * H - rec.ALIGN_ROOM <= wh <= wi - G * H * H
+        rec.forward_direction(GRU, TANH, False, s, 0, n_in, params, 0, H, 1, T, T * n_in, base)
+        states.append(s[base:base + T * H].copy())
+    assert np.abs(states[0]).max() > 0.1
+    for h in states[1:]:
+        np.testing.assert_array_equal(h, states[0])
