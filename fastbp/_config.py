@@ -25,6 +25,14 @@ JIT_INLINE = dict(JIT, inline="always")
 #: 1.5 us, BLAS 1.0 us; 16x64x32 1.8 vs 1.3 us).  One row never goes to BLAS.
 BLAS_MIN_MACS = 1 << 13
 
+#: the largest right-hand operand (bytes) of a per-step recurrent product of a batch that
+#: goes to the register-blocked ``rowvec.rows_times`` instead of BLAS.  Below it, W_hh^T (or
+#: W_hh) stays in the L1/L2 cache while the batch's rows pass over it, and the blocks beat
+#: OpenBLAS, which packs both operands at every call (float32, one thread: 32x128 @ 128x512,
+#: 256 KB, 23-26 us against 48-54 us).  Above it, BLAS's cache blocking wins (64x512 @
+#: 512x2048, 4 MB: 2.6 ms against 1.5 ms).
+ROWS_MAX_BYTES = 1 << 18
+
 #: per-batch multiply-adds of the largest layer product from which BLAS keeps all its threads
 #: (see fastbp/_threads.py)
 BLAS_THREADS_MIN_MACS = 1 << 23

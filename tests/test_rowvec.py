@@ -10,7 +10,8 @@ from numba import njit
 
 from fastbp.kernels.layers.recurrent import mm_nn, mm_tn
 from fastbp.kernels.rowvec import (NV, PANEL_VECTOR_BYTES, VECTOR_BYTES, _block, block_width,
-                                   pack_panels, panel_width, row_times, row_times_panels)
+                                   pack_panels, panel_width, row_times, row_times_panels,
+                                   rows_times)
 
 AVX512 = "+avx512f" in llvm.get_host_cpu_features().flatten()
 
@@ -157,3 +158,39 @@ def test_recurrent_panels_start_on_a_vector_boundary_at_any_scratch_offset(dtype
     assert np.abs(states[0]).max() > 0.1
     for h in states[1:]:
         np.testing.assert_array_equal(h, states[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(2, 3, 64), (4, 64, 192), (7, 17, 200), (9, 40, 64),
+                                   (5, 8, 13), (16, 64, 192), (3, 0, 70)])
+@pytest.mark.parametrize("acc", [False, True])
+def test_rows_times_matches_numpy_and_row_times_bit_for_bit(dtype, m, k, n, acc):
+    """The multi-row blocks (rows of A, B and C with strides wider than the product, at odd
+    offsets in one vector, as the recurrent steps call them): NumPy's product, and bit for
+    bit what row_times gives row by row (full blocks of MR rows, leftover rows, and the
+    columns past the last 512-bit block)."""
+    rng = np.random.default_rng(m * 10000 + k * 100 + n)
+    lda, ldb, ldc = k + 3, n + 5, n + 2
+    ao, bo = 5, 7 + m * lda
+    co = bo + k * ldb + 1
+    s = rng.normal(size=co + m * ldc + 4).astype(dtype)
+    A = np.lib.stride_tricks.as_strided(s[ao:], (m, k), (lda * s.itemsize, s.itemsize))
+    B = np.lib.stride_tricks.as_strided(s[bo:], (k, n), (ldb * s.itemsize, s.itemsize))
+    C = np.lib.stride_tricks.as_strided(s[co:], (m, n), (ldc * s.itemsize, s.itemsize))
+    expect = A.astype(np.float64) @ B.astype(np.float64) + (C.astype(np.float64) if acc else 0)
+    rowwise = s.copy()
+    for i in range(m):  # the reference: row_times on a contiguous copy of B
+        plain = np.concatenate([rowwise[ao + i * lda:ao + i * lda + k],
+                                np.ascontiguousarray(B).ravel(),
+                                rowwise[co + i * ldc:co + i * ldc + n]])
+        row_times(plain, 0, plain, k, plain, k + k * n, n, k, acc)
+        rowwise[co + i * ldc:co + i * ldc + n] = plain[k + k * n:]
+    before = s.copy()
+    rows_times(s, ao, lda, m, s, bo, ldb, s, co, ldc, n, k, acc)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(C, expect, rtol=tol, atol=tol * max(k, 1))
+    np.testing.assert_array_equal(s, rowwise)  # the same bits, and nothing else written
+    outside = np.ones(s.size, bool)
+    for i in range(m):
+        outside[co + i * ldc:co + i * ldc + n] = False
+    np.testing.assert_array_equal(s[outside], before[outside])

@@ -33,12 +33,13 @@ steps (chunk j is steps j*k .. j*k + k - 1).
 """
 from numba import njit
 
-from ..._config import BLAS_MIN_MACS, JIT, JIT_INLINE
+from ..._config import BLAS_MIN_MACS, JIT, JIT_INLINE, ROWS_MAX_BYTES
 from ..activations import U
 from ..blas import gemm
 from ..codes import GRU, LSTM, TANH
 from ..mathfn import logistic, tanh
-from ..rowvec import PANEL_VECTOR_BYTES, col_times, pack_panels, row_times, row_times_panels
+from ..rowvec import (PANEL_VECTOR_BYTES, col_times, pack_panels, row_times, row_times_panels,
+                      rows_times)
 from .dense import rows_view
 
 
@@ -55,6 +56,12 @@ def n_gates(kind):
 @njit(**JIT_INLINE)
 def _blas(m, n, k):
     return m > 1 and n > 1 and k > 1 and m * n * k >= BLAS_MIN_MACS
+
+
+@njit(**JIT_INLINE)
+def _step_rows(B, n, k, itemsize):
+    """Whether a step's product of a batch, (B, k) @ (k, n), goes to ``rows_times``."""
+    return B > 1 and n * k * itemsize <= ROWS_MAX_BYTES
 
 
 # --- the three products (flat operands, row-major; accumulate into C when ``acc``) ---------
@@ -81,7 +88,7 @@ def mm_tn(A, ao, B, bo, C, co, m, n, k, acc):
              rows_view(C, co, m, n))
         return
     for i in range(m):  # row i of C: column i of A times B, accumulated in registers
-        col_times(A, ao + i, m, B, bo, C, co + i * n, n, k, acc)
+        col_times(A, ao + i, m, B, bo, n, C, co + i * n, n, k, acc)
 
 
 @njit(**JIT)
@@ -229,6 +236,8 @@ def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, 
         out = po if kind == GRU else go + t * B * GH
         if B == 1:
             row_times_panels(s, hprev, s, wh, s, out, GH, H, q % 2 == 1, kind != GRU)
+        elif _step_rows(B, GH, H, s.itemsize):
+            rows_times(s, hprev, H, B, s, wh, GH, s, out, GH, GH, H, kind != GRU)
         else:
             mm_nn(s, hprev, s, wh, s, out, B, GH, H, kind != GRU)
         for b in range(B):
@@ -398,7 +407,9 @@ def backward_direction(kind, act, reverse, s, xo, n_in, params, grad, w0, H, B, 
                 for j in range(H):
                     s[dh + U(j)] = zero
         cut = bptt > 0 and ((t + 1) % bptt == 0 if reverse else t % bptt == 0)
-        if has_prev and not cut:
+        if has_prev and not cut and _step_rows(B, H, GH, s.itemsize):
+            rows_times(s, dgo + t * B * GH, GH, B, params, whh, H, s, dho, H, H, GH, True)
+        elif has_prev and not cut:
             mm_nn(s, dgo + t * B * GH, params, whh, s, dho, B, H, GH, True)
         else:
             zero_fill(s, dho, B * H)
