@@ -6,7 +6,9 @@ For one batch of R1 (GRU 8 -> 64, 50 steps, batch 32) and R3 (LSTM 16 -> 128, 10
 batch 64), float32, it times fastbp's own one-direction kernels (``forward_direction``,
 ``forward_direction`` + ``backward_direction``) and, apart, the BLAS products they make at
 the same shapes: the input projection of all steps, the T per-step recurrent products of
-the forward pass and the T of BPTT, the W_ih and W_hh gradients of all steps.  What is left
+the forward pass and the T of BPTT (with ``rowvec.rows_times`` where the kernels use it,
+else BLAS), the W_ih and W_hh gradients of all steps.  ``R1h`` and ``R3h`` are the half
+batches that each of two threads computes when ``fit`` splits a batch over two cores.  What is left
 of the kernels' time (element-wise gate passes, column sums, transposes, zero fills) is
 their time minus the products'.  Medians of ``--rounds`` interleaved rounds; on a shared
 machine compare only figures from one run.
@@ -22,8 +24,10 @@ from fastbp._config import JIT
 from fastbp.kernels.blas import gemm
 from fastbp.kernels.codes import GRU, LSTM, TANH
 from fastbp.kernels.layers import recurrent as rec
+from fastbp.kernels.rowvec import rows_times
 
-WORKLOADS = {"R1": (GRU, 8, 64, 50, 32), "R3": (LSTM, 16, 128, 100, 64)}
+WORKLOADS = {"R1": (GRU, 8, 64, 50, 32), "R3": (LSTM, 16, 128, 100, 64),
+             "R1h": (GRU, 8, 64, 50, 16), "R3h": (LSTM, 16, 128, 100, 32)}
 
 
 @njit(**dict(JIT, cache=False))
@@ -41,11 +45,21 @@ def _products(which, B, T, X, WI, G, HS, WH, P, D, W, DH, GI, GW, reps):
         if which == 0:  # input projection of all steps (onto the biases: beta = 1)
             gemm(1.0, X, WI, 1.0, G)
         elif which == 1:  # per-step h W_hh^T, forward
+            H, GH = WH.shape
             for t in range(T):
-                gemm(1.0, HS[t * B:(t + 1) * B], WH, 0.0, P)
+                if rec._step_rows(B, GH, H, WH.itemsize):
+                    rows_times(HS.ravel(), t * B * H, H, B, WH.ravel(), 0, GH, P.ravel(), 0, GH,
+                               GH, H, False)
+                else:
+                    gemm(1.0, HS[t * B:(t + 1) * B], WH, 0.0, P)
         elif which == 2:  # per-step dgates W_hh, BPTT (accumulated into dh)
+            GH, H = W.shape
             for t in range(T):
-                gemm(1.0, D[t * B:(t + 1) * B], W, 1.0, DH)
+                if rec._step_rows(B, H, GH, W.itemsize):
+                    rows_times(D.ravel(), t * B * GH, GH, B, W.ravel(), 0, H, DH.ravel(), 0, H,
+                               H, GH, True)
+                else:
+                    gemm(1.0, D[t * B:(t + 1) * B], W, 1.0, DH)
         elif which == 3:  # W_ih gradient: dgates^T X over all steps
             gemm(1.0, D.T, X, 0.0, GI)
         else:  # W_hh gradient: dgates^T h_prev over steps 1..T-1
@@ -104,7 +118,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
-    ap.add_argument("workloads", nargs="*", default=list(WORKLOADS))
+    ap.add_argument("workloads", nargs="*", default=["R1", "R3"],
+                    help=f"any of {', '.join(WORKLOADS)} (default R1 R3)")
     args = ap.parse_args()
     import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS Numba calls, for threadpoolctl)
     from threadpoolctl import threadpool_limits

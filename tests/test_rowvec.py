@@ -11,7 +11,8 @@ from numba import njit
 from fastbp.kernels.layers.recurrent import mm_nn, mm_tn
 from fastbp.kernels.rowvec import (NV, PANEL_VECTOR_BYTES, VECTOR_BYTES, _block, block_width,
                                    pack_panels, panel_width, row_times, row_times_panels,
-                                   rows_times)
+                                   rows_times, tn_times)
+from fastbp.kernels.rowvec import col_times
 
 AVX512 = "+avx512f" in llvm.get_host_cpu_features().flatten()
 
@@ -194,3 +195,29 @@ def test_rows_times_matches_numpy_and_row_times_bit_for_bit(dtype, m, k, n, acc)
     for i in range(m):
         outside[co + i * ldc:co + i * ldc + n] = False
     np.testing.assert_array_equal(s[outside], before[outside])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,n,k", [(512, 16, 600), (64, 128, 300), (37, 70, 513), (16, 8, 20),
+                                   (5, 13, 3), (20, 64, 0), (33, 24, 257)])
+@pytest.mark.parametrize("acc", [False, True])
+def test_tn_times_matches_numpy_and_the_column_loops_bit_for_bit(dtype, m, n, k, acc):
+    """C [+]= A^T B in passes of KC rows (k both above and below a pass), with every column
+    kind (512-bit strips and single vectors, 256-bit vectors, scalars) and leftover rows:
+    NumPy's product, and bit for bit the column-by-column loops (col_times), at offsets in
+    one vector."""
+    rng = np.random.default_rng(m * 7 + n * 5 + k)
+    ao, bo = 3, 4 + k * m
+    co = bo + k * n + 2
+    s = rng.normal(size=co + m * n + 3).astype(dtype)
+    A = s[ao:ao + k * m].reshape(k, m).astype(np.float64)
+    B = s[bo:bo + k * n].reshape(k, n).astype(np.float64)
+    expect = A.T @ B + (s[co:co + m * n].reshape(m, n).astype(np.float64) if acc else 0)
+    loops = s.copy()
+    for i in range(m):
+        col_times(loops, ao + i, m, loops, bo, n, loops, co + i * n, n, k, acc)
+    tn_times(s, ao, s, bo, s, co, m, n, k, acc)
+    tol = 1e-5 if dtype == np.float32 else 1e-13
+    np.testing.assert_allclose(s[co:co + m * n].reshape(m, n), expect, rtol=tol,
+                               atol=tol * max(k, 1) ** 0.5 * 4)
+    np.testing.assert_array_equal(s, loops)

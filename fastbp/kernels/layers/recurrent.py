@@ -39,7 +39,7 @@ from ..blas import gemm
 from ..codes import GRU, LSTM, TANH
 from ..mathfn import logistic, tanh
 from ..rowvec import (PANEL_VECTOR_BYTES, col_times, pack_panels, row_times, row_times_panels,
-                      rows_times)
+                      rows_times, tn_times)
 from .dense import rows_view
 
 
@@ -82,7 +82,11 @@ def mm_nn(A, ao, B, bo, C, co, m, n, k, acc):
 @njit(**JIT)
 def mm_tn(A, ao, B, bo, C, co, m, n, k, acc):
     """C (m, n) [+]= A (k, m)^T @ B (k, n): outer products of rows, summed (the weight
-    gradients: deltas^T inputs over every step of the batch)."""
+    gradients: deltas^T inputs over every step of the batch).  ``rowvec.tn_times`` while C
+    is at most ``ROWS_MAX_BYTES`` (it stays in the cache over the passes of k), else BLAS."""
+    if m * n * C.itemsize <= ROWS_MAX_BYTES:
+        tn_times(A, ao, B, bo, C, co, m, n, k, acc)
+        return
     if _blas(m, n, k):
         gemm(1.0, rows_view(A, ao, k, m).T, rows_view(B, bo, k, n), 1.0 if acc else 0.0,
              rows_view(C, co, m, n))
