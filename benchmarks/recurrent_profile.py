@@ -7,7 +7,7 @@ batch 64), float32, it times fastbp's own one-direction kernels (``forward_direc
 ``forward_direction`` + ``backward_direction``) and, apart, the BLAS products they make at
 the same shapes: the input projection of all steps, the T per-step recurrent products of
 the forward pass and the T of BPTT (with ``rowvec.rows_times`` where the kernels use it,
-else BLAS), the W_ih and W_hh gradients of all steps.  ``R1h`` and ``R3h`` are the half
+else BLAS), the W_ih and W_hh gradients of all steps (``mm_tn``: ``rowvec.tn_times`` or BLAS).  ``R1h`` and ``R3h`` are the half
 batches that each of two threads computes when ``fit`` splits a batch over two cores.  What is left
 of the kernels' time (element-wise gate passes, column sums, transposes, zero fills) is
 their time minus the products'.  Medians of ``--rounds`` interleaved rounds; on a shared
@@ -60,10 +60,12 @@ def _products(which, B, T, X, WI, G, HS, WH, P, D, W, DH, GI, GW, reps):
                                H, GH, True)
                 else:
                     gemm(1.0, D[t * B:(t + 1) * B], W, 1.0, DH)
-        elif which == 3:  # W_ih gradient: dgates^T X over all steps
-            gemm(1.0, D.T, X, 0.0, GI)
+        elif which == 3:  # W_ih gradient: dgates^T X over all steps (as the kernels: mm_tn)
+            rec.mm_tn(D.ravel(), 0, X.ravel(), 0, GI.ravel(), 0, GI.shape[0], GI.shape[1],
+                      T * B, False)
         else:  # W_hh gradient: dgates^T h_prev over steps 1..T-1
-            gemm(1.0, D[B:].T, HS[:(T - 1) * B], 0.0, GW)
+            rec.mm_tn(D.ravel(), B * D.shape[1], HS.ravel(), 0, GW.ravel(), 0, GW.shape[0],
+                      GW.shape[1], (T - 1) * B, False)
 
 
 PRODUCTS = ("input projection", "per-step forward", "per-step BPTT", "W_ih gradient",
