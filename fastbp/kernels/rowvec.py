@@ -1,6 +1,11 @@
-"""``row_times``: one row times a matrix, c (n) [+]= a (k) @ B (k, n), with the outputs held in
-SIMD registers: the product of a batch of one sequence at every step (the recurrent
-product h W_hh^T forward, dh += dg W_hh in BPTT), where BLAS's call overhead is too much.
+"""Register-blocked products for the recurrent kernels, with the outputs held in SIMD
+registers: ``row_times``, one row times a matrix, c (n) [+]= a (k) @ B (k, n) (the per-step
+product of a batch of one sequence: h W_hh^T forward, dh += dg W_hh in BPTT, where BLAS's
+call overhead is too much); ``rows_times``, the same for a batch's rows, 4 at a time (the
+per-step products of a batch, where BLAS's packing of both operands at every call costs more
+than the product); ``tn_times``, C [+]= A^T B over every step of a batch (the weight
+gradients).  Each output is one chain of fused multiply-adds in a fixed order, whichever of
+them computes it.
 
 The hand-written row loops (:func:`.layers.recurrent.mm_nn`) add rows of B into the row of C
 in memory, so C is loaded and stored for every few rows of B; LLVM cannot keep it in

@@ -17,9 +17,12 @@ row (t, b) of a (steps, batch, width) block is at ``(t*B + b) * width``, so the 
 samples at one step are a contiguous (B, H) matrix.  The input projection of every step of the
 batch is one product (``gates = X W_ih^T + biases``, T*B rows); only the recurrent product
 ``h W_hh^T`` is left per step; both use copies of W_ih^T and W_hh^T that each forward pass
-makes in the scratch (see :func:`transposed_offsets`).  Products go to BLAS from
-``BLAS_MIN_MACS`` multiply-adds (and more than one row), to the hand-written loops below
-otherwise (a batch of one sequence).
+makes in the scratch (see :func:`transposed_offsets`).  The per-step products of a batch
+and the weight gradients run in the register blocks of :mod:`..rowvec` (``rows_times``,
+``tn_times``) while their matrices are at most ``ROWS_MAX_BYTES``; a batch of one sequence
+runs its steps through single-row blocks (``row_times_panels``, ``row_times``); the other
+products go to BLAS from ``BLAS_MIN_MACS`` multiply-adds (and more than one row), to the
+single-row loops otherwise.
 
 Variable lengths: ``s[lo + b]`` is sample b's length.  A step t >= length is not computed:
 its state is stored as 0, so the reverse direction, which runs t = T-1 .. 0, starts each
