@@ -43,64 +43,94 @@ VECTOR_BYTES = 32
 PANEL_VECTOR_BYTES = 64
 
 
-@intrinsic
-def _block(typingctx, A, ao, lda, B, bo, ldb, C, co, k, acc, nv, vbytes):
-    """C[co : co + nv*lanes] (=|+=) sum over p < k of A[ao + p*lda] * B[bo + p*ldb : ... + nv*lanes],
-    accumulated in ``nv`` vectors of ``vbytes`` bytes (both compile-time constants)."""
+def _check_operands(name, A, B, C, literals):
     for arr in (A, B, C):
         if not isinstance(arr, types.Array) or arr.ndim != 1:
-            raise TypingError("_block takes 1-D arrays")
+            raise TypingError(f"{name} takes 1-D arrays")
     if not (A.dtype == B.dtype == C.dtype) or not isinstance(C.dtype, types.Float):
-        raise TypingError("_block needs operands of one float dtype")
-    if not isinstance(nv, types.IntegerLiteral) or not isinstance(vbytes, types.IntegerLiteral):
-        raise TypingError("_block needs a literal vector count and width")
-    n_vec = nv.literal_value
+        raise TypingError(f"{name} needs operands of one float dtype")
+    if not all(isinstance(x, types.IntegerLiteral) for x in literals):
+        raise TypingError(f"{name} needs literal block sizes and vector width")
+
+
+def _codegen(C, n_rows, n_vec, vbytes, where):
+    """The code of a register block (see :func:`_rows_block`): ``where`` maps each of A, ao,
+    lda, ldp, B, bo, ldb, C, co, ldc, k, acc to its argument's position (None: the integer
+    0, for a stride a one-row block does not use)."""
     width = C.dtype.bitwidth // 8
-    lanes = vbytes.literal_value // width
-    sig = types.void(A, ao, lda, B, bo, ldb, C, co, k, acc, nv, vbytes)
+    lanes = vbytes // width
 
     def codegen(context, builder, signature, args):
-        a_v, ao_v, lda_v, b_v, bo_v, ldb_v, c_v, co_v, k_v, acc_v, _, _ = args
         i64 = ir.IntType(64)
-        ao_v, lda_v, bo_v, ldb_v, co_v, k_v = (
-            context.cast(builder, v, t, types.int64)
-            for v, t in zip((ao_v, lda_v, bo_v, ldb_v, co_v, k_v),
-                            (signature.args[1], signature.args[2], signature.args[4],
-                             signature.args[5], signature.args[7], signature.args[8])))
+
+        def index(name):
+            i = where[name]
+            if i is None:
+                return ir.Constant(i64, 0)
+            return context.cast(builder, args[i], signature.args[i], types.int64)
+
+        ao_v, lda_v, ldp_v, bo_v, ldb_v, co_v, ldc_v, k_v = (
+            index(n) for n in ("ao", "lda", "ldp", "bo", "ldb", "co", "ldc", "k"))
+        acc_v = args[where["acc"]]
         fty = context.get_value_type(C.dtype)
         vty = ir.VectorType(fty, lanes)
         vptr = vty.as_pointer()
-        pa = make_array(A)(context, builder, a_v).data
-        pb = make_array(B)(context, builder, b_v).data
-        pc = make_array(C)(context, builder, c_v).data
+        pa, pb, pc = (make_array(signature.args[where[n]])(context, builder, args[where[n]]).data
+                      for n in ("A", "B", "C"))
         zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * lanes)
         slots = []
-        for v in range(n_vec):
-            ptr = builder.bitcast(builder.gep(pc, [builder.add(co_v, ir.Constant(i64, v * lanes))]),
-                                  vptr)
-            start = builder.select(acc_v, builder.load(ptr, align=width), zero)
-            slots.append((ptr, cgutils.alloca_once_value(builder, start)))
-        suffix = f"v{lanes}f{C.dtype.bitwidth}"
+        for r in range(n_rows):
+            row = builder.add(co_v, builder.mul(ir.Constant(i64, r), ldc_v))
+            for v in range(n_vec):
+                ptr = builder.bitcast(
+                    builder.gep(pc, [builder.add(row, ir.Constant(i64, v * lanes))]), vptr)
+                start = builder.select(acc_v, builder.load(ptr, align=width), zero)
+                slots.append((ptr, cgutils.alloca_once_value(builder, start)))
         fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
-                                             f"llvm.fma.{suffix}")
+                                             f"llvm.fma.v{lanes}f{C.dtype.bitwidth}")
         mask = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
         with cgutils.for_range(builder, k_v) as loop:
             p = loop.index
-            a = builder.load(builder.gep(pa, [builder.add(ao_v, builder.mul(p, lda_v))]))
-            av = builder.shuffle_vector(builder.insert_element(ir.Constant(vty, ir.Undefined),
-                                                              a, ir.Constant(i64, 0)),
-                                        ir.Constant(vty, ir.Undefined), mask)
-            row = builder.add(bo_v, builder.mul(p, ldb_v))
-            for v, (_, slot) in enumerate(slots):
-                bp = builder.bitcast(builder.gep(pb, [builder.add(row, ir.Constant(i64, v * lanes))]),
-                                     vptr)
-                b = builder.load(bp, align=width)
-                builder.store(builder.call(fma, [av, b, builder.load(slot)]), slot)
+            brow = builder.add(bo_v, builder.mul(p, ldb_v))
+            bs = []
+
+            def b_vector(v):  # B's v-th vector of row p, loaded once (where first needed)
+                while len(bs) <= v:
+                    bs.append(builder.load(builder.bitcast(
+                        builder.gep(pb, [builder.add(brow, ir.Constant(i64, len(bs) * lanes))]),
+                        vptr), align=width))
+                return bs[v]
+
+            if n_rows > 1:  # all of B's row first, then each row of A against it
+                b_vector(n_vec - 1)
+            arow = builder.add(ao_v, builder.mul(p, ldp_v))
+            for r in range(n_rows):
+                a = builder.load(builder.gep(
+                    pa, [builder.add(arow, builder.mul(ir.Constant(i64, r), lda_v))]))
+                av = builder.shuffle_vector(
+                    builder.insert_element(ir.Constant(vty, ir.Undefined), a,
+                                           ir.Constant(i64, 0)),
+                    ir.Constant(vty, ir.Undefined), mask)
+                for v in range(n_vec):
+                    slot = slots[r * n_vec + v][1]
+                    builder.store(builder.call(fma, [av, b_vector(v), builder.load(slot)]),
+                                  slot)
         for ptr, slot in slots:
             builder.store(builder.load(slot), ptr, align=width)
         return context.get_dummy_value()
 
-    return sig, codegen
+    return codegen
+
+
+@intrinsic
+def _block(typingctx, A, ao, lda, B, bo, ldb, C, co, k, acc, nv, vbytes):
+    """C[co : co + nv*lanes] (=|+=) sum over p < k of A[ao + p*lda] * B[bo + p*ldb : ... + nv*lanes],
+    accumulated in ``nv`` vectors of ``vbytes`` bytes (both compile-time constants): the
+    one-row block of :func:`_rows_block`."""
+    _check_operands("_block", A, B, C, (nv, vbytes))
+    sig = types.void(A, ao, lda, B, bo, ldb, C, co, k, acc, nv, vbytes)
+    where = dict(A=0, ao=1, lda=None, ldp=2, B=3, bo=4, ldb=5, C=6, co=7, ldc=None, k=8, acc=9)
+    return sig, _codegen(C, 1, nv.literal_value, vbytes.literal_value, where)
 
 
 @njit(**JIT)
@@ -184,66 +214,10 @@ def _rows_block(typingctx, A, ao, lda, ldp, B, bo, ldb, C, co, ldc, k, acc, mr, 
     rows of C.  ``ldp`` = 1 reads rows of A (C = A B); ``lda`` = 1 reads its columns (C =
     A^T B, A stored (k, m)).  Every output's sum is the same chain of fused multiply-adds in the same
     order as :func:`_block`'s, so the bits are row_times' bits."""
-    for arr in (A, B, C):
-        if not isinstance(arr, types.Array) or arr.ndim != 1:
-            raise TypingError("_rows_block takes 1-D arrays")
-    if not (A.dtype == B.dtype == C.dtype) or not isinstance(C.dtype, types.Float):
-        raise TypingError("_rows_block needs operands of one float dtype")
-    if not all(isinstance(x, types.IntegerLiteral) for x in (mr, nv, vbytes)):
-        raise TypingError("_rows_block needs a literal row count, vector count and width")
-    n_rows = mr.literal_value
-    n_vec = nv.literal_value
-    width = C.dtype.bitwidth // 8
-    lanes = vbytes.literal_value // width
+    _check_operands("_rows_block", A, B, C, (mr, nv, vbytes))
     sig = types.void(A, ao, lda, ldp, B, bo, ldb, C, co, ldc, k, acc, mr, nv, vbytes)
-
-    def codegen(context, builder, signature, args):
-        a_v, acc_v = args[0], args[11]
-        b_v, c_v = args[4], args[7]
-        i64 = ir.IntType(64)
-        ao_v, lda_v, ldp_v, bo_v, ldb_v, co_v, ldc_v, k_v = (
-            context.cast(builder, args[i], signature.args[i], types.int64)
-            for i in (1, 2, 3, 5, 6, 8, 9, 10))
-        fty = context.get_value_type(C.dtype)
-        vty = ir.VectorType(fty, lanes)
-        vptr = vty.as_pointer()
-        pa = make_array(A)(context, builder, a_v).data
-        pb = make_array(B)(context, builder, b_v).data
-        pc = make_array(C)(context, builder, c_v).data
-        zero = ir.Constant(vty, [ir.Constant(fty, 0.0)] * lanes)
-        slots = []
-        for r in range(n_rows):
-            row = builder.add(co_v, builder.mul(ir.Constant(i64, r), ldc_v))
-            for v in range(n_vec):
-                ptr = builder.bitcast(builder.gep(pc, [builder.add(row, ir.Constant(i64, v * lanes))]),
-                                      vptr)
-                start = builder.select(acc_v, builder.load(ptr, align=width), zero)
-                slots.append((ptr, cgutils.alloca_once_value(builder, start)))
-        suffix = f"v{lanes}f{C.dtype.bitwidth}"
-        fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3),
-                                             f"llvm.fma.{suffix}")
-        mask = ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes)
-        with cgutils.for_range(builder, k_v) as loop:
-            p = loop.index
-            brow = builder.add(bo_v, builder.mul(p, ldb_v))
-            bs = [builder.load(builder.bitcast(
-                builder.gep(pb, [builder.add(brow, ir.Constant(i64, v * lanes))]), vptr), align=width)
-                for v in range(n_vec)]
-            for r in range(n_rows):
-                ai = builder.add(builder.add(ao_v, builder.mul(ir.Constant(i64, r), lda_v)),
-                                 builder.mul(p, ldp_v))
-                a = builder.load(builder.gep(pa, [ai]))
-                av = builder.shuffle_vector(builder.insert_element(ir.Constant(vty, ir.Undefined),
-                                                                  a, ir.Constant(i64, 0)),
-                                            ir.Constant(vty, ir.Undefined), mask)
-                for v in range(n_vec):
-                    slot = slots[r * n_vec + v][1]
-                    builder.store(builder.call(fma, [av, bs[v], builder.load(slot)]), slot)
-        for ptr, slot in slots:
-            builder.store(builder.load(slot), ptr, align=width)
-        return context.get_dummy_value()
-
-    return sig, codegen
+    where = dict(A=0, ao=1, lda=2, ldp=3, B=4, bo=5, ldb=6, C=7, co=8, ldc=9, k=10, acc=11)
+    return sig, _codegen(C, mr.literal_value, nv.literal_value, vbytes.literal_value, where)
 
 
 #: rows of A per block of :func:`rows_times` (with 4 x 512-bit vectors of outputs: 16
