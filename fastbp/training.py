@@ -640,7 +640,9 @@ class _Trainer:
                     blas_threads_local(saved)
 
         def kernel(w, ws):
-            return sequence.train_epoch(
+            # batches of one sequence have a kernel of their own (compiled only when used)
+            epoch = sequence.train_epoch_online if self.rows == 1 else sequence.train_epoch
+            return epoch(
                 w, self.nw, self.sync, self.losses, self.X, self.Y, self.sw, net.params,
                 net.buffers, self.grad, self.grad1, opt.state, net.layout.spec, net.loss_code,
                 opt.code, hyper, self.alpha, self.clip, self.counter, self.rows, self.split,
