@@ -304,11 +304,6 @@ def tn_times(A, ao, B, bo, C, co, m, n, k, acc):
         while j + narrow <= n:
             _tn_rows(A, a0, m, B, b0, n, C, co, n, 0, m, j, kk, more, 16, 1, VECTOR_BYTES)
             j += narrow
-        if j < n:
-            zero = C.dtype.type(0)
+        if j < n:  # fewer columns than a vector: col_times' scalar loop, row by row
             for i in range(m):
-                for jj in range(j, n):
-                    c = C[U(co + i * n + jj)] if more else zero
-                    for p in range(kk):
-                        c += A[U(a0 + p * m + i)] * B[U(b0 + p * n + jj)]
-                    C[U(co + i * n + jj)] = c
+                col_times(A, a0 + i, m, B, b0 + j, n, C, co + i * n + j, n - j, kk, more)
