@@ -54,14 +54,15 @@ def test_a_fresh_process_reuses_the_cached_kernels():
 def test_the_probe_agrees_with_numba():
     """fastbp decides ``cache=`` by asking Numba's locator search; it must name the very
     directories the kernels' dispatchers use."""
-    from fastbp.kernels import activations
-    from fastbp.kernels import epoch as training
+    from numba.core.caching import NullCache
+
     from fastbp._config import JIT
+    from fastbp._warmup import _dispatchers
     if not JIT["cache"]:
         pytest.skip("no writable kernel cache in this environment")
-    used = {pathlib.Path(d._cache.cache_path) for d in (training.train_epoch,
-                                                        activations.activate)}
-    assert used <= set(_cache.cache_directories())
+    used = {pathlib.Path(d._cache.cache_path) for d in _dispatchers().values()
+            if not isinstance(d._cache, NullCache)}
+    assert len(used) >= 1 and used <= set(_cache.cache_directories())
 
 
 # -- the stale-code guard, on a copy of the package ------------------------------------------
@@ -122,3 +123,56 @@ def test_clearing_leaves_files_numba_is_still_writing(tmp_path):
     _cache.drop_stale(cache, _cache.sources_digest(kernels))
     assert writing.exists()
     assert [p.name for p in cache.glob(".*")] == []  # no temporary stamp left behind
+
+
+def _kernels_called_from_python():
+    """(module, name) of every kernel the rest of fastbp names: ``from .kernels.m import f``,
+    and ``alias.f`` where ``from .kernels import m as alias``."""
+    import ast
+
+    package = pathlib.Path(_cache.__file__).parent
+    named = set()
+    for path in sorted(package.rglob("*.py")):
+        if "kernels" in path.relative_to(package).parts:
+            continue
+        tree = ast.parse(path.read_text())
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and \
+                    node.module.split(".")[0] == "kernels":
+                parts = node.module.split(".")
+                for a in node.names:
+                    if len(parts) == 1:  # from .kernels import m [as alias]
+                        aliases[a.asname or a.name] = f"fastbp.kernels.{a.name}"
+                    else:  # from .kernels.m import f
+                        named.add((f"fastbp.{node.module}", a.name))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and \
+                    node.value.id in aliases:
+                named.add((aliases[node.value.id], node.attr))
+    return named
+
+
+@pytest.mark.skipif(not __import__("fastbp")._config.JIT["cache"],
+                    reason="Numba has no writable cache directory")
+def test_exactly_the_kernels_python_calls_are_cached():
+    """Entry points (what the rest of fastbp calls, and the public kernels of
+    ``fastbp.kernels.api``) are cached; kernels only other kernels call are not, since their
+    code is cached inside their callers' (``_config.JIT_INNER``).  A kernel Python calls
+    without a cache would compile in every new process."""
+    from numba.core.caching import NullCache
+
+    from fastbp._warmup import _dispatchers
+
+    called = _kernels_called_from_python()
+    assert ("fastbp.kernels.epoch", "train_epoch") in called  # the scan sees imports
+    assert ("fastbp.kernels.sequence", "predict_into") in called  # and aliased modules
+    wrong = []
+    for qualified, d in _dispatchers().items():
+        module, name = qualified.rsplit(".", 1)
+        entry = (module, name) in called or module == "fastbp.kernels.api"
+        cached = not isinstance(d._cache, NullCache)
+        if entry != cached:
+            wrong.append(f"{qualified}: {'entry point' if entry else 'inner kernel'}, "
+                         f"{'cached' if cached else 'not cached'}")
+    assert not wrong, wrong

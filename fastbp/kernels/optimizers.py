@@ -43,7 +43,7 @@ FANN's full-batch rules, transcribed from FANN 2.2's ``fann_train.c`` with FANN'
 import numpy as np
 from numba import njit
 
-from .._config import JIT
+from .._config import JIT, JIT_INNER
 from .rng import keyed, uniform_at
 
 # --- codes ---------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def clip_by_global_norm(grad, max_norm):
     return norm
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def sgd(params, grad, velocity, lr, mu, nesterov):
     n = params.shape[0]
     lr_ = params.dtype.type(lr)
@@ -96,7 +96,7 @@ def sgd(params, grad, velocity, lr, mu, nesterov):
             params[k] -= lr_ * v
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def moment_coefficients(params, b1, b2, eps, t):
     """Adam's and NAdam's constants in the parameters' dtype: b1, 1 - b1, b2, 1 - b2, eps
     and 1 / sqrt(1 - b2^t) (the second moment's bias correction, as a factor on sqrt(v))."""
@@ -105,7 +105,7 @@ def moment_coefficients(params, b1, b2, eps, t):
             dt(1.0 / np.sqrt(1.0 - b2 ** t)))
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def adam(params, grad, m, v, lr, b1, b2, eps, wd, t):
     dt = params.dtype.type
     step = dt(lr / (1.0 - b1 ** t))
@@ -120,7 +120,7 @@ def adam(params, grad, m, v, lr, b1, b2, eps, wd, t):
         params[k] = params[k] * decay - step * mk / (np.sqrt(vk) * inv_c2 + eps_)
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def rmsprop(params, grad, v, lr, rho, eps):
     dt = params.dtype.type
     lr_ = dt(lr)
@@ -134,7 +134,7 @@ def rmsprop(params, grad, v, lr, rho, eps):
         params[k] -= lr_ * g / (np.sqrt(vk) + eps_)
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def irprop_minus(params, grad, prev_grad, steps, eta_plus, eta_minus, step_min, step_max):
     dt = params.dtype.type
     up = dt(eta_plus)
@@ -159,7 +159,7 @@ def irprop_minus(params, grad, prev_grad, steps, eta_plus, eta_minus, step_min, 
             params[k] += step
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def adagrad(params, grad, acc, lr, lr_decay, eps, t):
     dt = params.dtype.type
     clr = dt(lr / (1.0 + (t - 1) * lr_decay))
@@ -171,7 +171,7 @@ def adagrad(params, grad, acc, lr, lr_decay, eps, t):
         params[k] -= clr * g / (np.sqrt(s) + eps_)
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def nadam(params, grad, m, v, mu_product, lr, b1, b2, eps, psi, wd, decoupled, t):
     dt = params.dtype.type
     mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
@@ -194,7 +194,7 @@ def nadam(params, grad, m, v, mu_product, lr, b1, b2, eps, psi, wd, decoupled, t
         params[k] = p * decay - c_g * g / d - c_m * mk / d
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def quickprop(params, grad, prev_steps, prev_slopes, lr, decay, mu):
     dt = params.dtype.type
     eps_ = dt(lr)
@@ -231,7 +231,7 @@ def quickprop(params, grad, prev_steps, prev_slopes, lr, decay, mu):
         prev_slopes[k] = slope
 
 
-@njit(**JIT)
+@njit(**JIT_INNER)
 def sarprop(params, grad, prev_steps, prev_slopes, eta_plus, eta_minus, step_min, step_max,
             wd_shift, threshold_factor, err_shift, temperature, t, loss):
     dt = params.dtype.type
