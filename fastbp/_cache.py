@@ -204,16 +204,19 @@ def load_without_refresh(namespace):
     """Make every cached Numba dispatcher defined in *namespace* (a kernel module's globals)
     load from the cache without Numba's registry refresh (:class:`KernelCache`).  Idempotent;
     dispatchers without a cache (``cache=False``) and those of other modules are left alone."""
-    global _CLASSES
     from numba.core.dispatcher import Dispatcher
 
-    if _CLASSES is None:
-        _CLASSES = _kernel_cache_class() if _refresh_free_load_supported() else ()
-    if not _CLASSES:
-        return
-    plain, light = _CLASSES
     module = namespace.get("__name__")
     for obj in list(namespace.values()):
-        if (isinstance(obj, Dispatcher) and type(obj._cache) is plain
-                and getattr(obj.py_func, "__module__", None) == module):
-            obj._cache.__class__ = light
+        if isinstance(obj, Dispatcher) and getattr(obj.py_func, "__module__", None) == module:
+            load_light(obj)
+
+
+def load_light(compiled):
+    """Make one Numba dispatcher or ``cfunc`` (before its ``compile()``) load from its cache
+    without the registry refresh, where that is supported and it has a plain cache."""
+    global _CLASSES
+    if _CLASSES is None:
+        _CLASSES = _kernel_cache_class() if _refresh_free_load_supported() else ()
+    if _CLASSES and type(compiled._cache) is _CLASSES[0]:
+        compiled._cache.__class__ = _CLASSES[1]

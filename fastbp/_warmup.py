@@ -39,14 +39,20 @@ def _dispatchers():
 
 
 def kernel_statistics():
-    """For every kernel that has run in this process: its cache hits and misses (a miss is a
-    compilation), as ``{name: (hits, misses)}``."""
+    """For every kernel that has run in this process, and every optimizer's update rule it
+    has made: its cache hits and misses (a miss is a compilation), as
+    ``{name: (hits, misses)}``."""
+    from .kernels import optimizers
+
     stats = {}
     for name, d in _dispatchers().items():
         hits = sum(d.stats.cache_hits.values())
         misses = sum(d.stats.cache_misses.values())
         if hits or misses:
             stats[name] = (hits, misses)
+    for (code, dtype), rule in list(optimizers._rules.items()):  # each compiled once, if ever
+        hits = rule.cache_hits
+        stats[f"fastbp.kernels.optimizers.update_rule[{code}, {dtype}]"] = (hits, 1 - hits)
     return stats
 
 

@@ -66,6 +66,13 @@ class Optimizer:
         lr = self.learning_rate if learning_rate is None else learning_rate
         return np.array([lr] + [float(getattr(self, k)) for k in self.hyper_names])
 
+    @property
+    def rule(self):
+        """The address of the compiled update rule for this optimizer's state (parameters of
+        its dtype), which the training kernels call: compiled, or loaded from the cache, on
+        first use."""
+        return rules.update_rule(self.code, self.state.dtype).address
+
     # --- state ------------------------------------------------------------------------------
     @property
     def n_slots(self):

@@ -29,7 +29,7 @@ from .datasets import stratified_split
 from .errors import DivergenceError
 from .kernels import codes
 from .kernels.epoch import finish_gradient, train_epoch
-from .kernels.optimizers import apply_update, clip_by_global_norm
+from .kernels.optimizers import clip_by_global_norm, update
 from .kernels.rng import shuffle as shuffle_order
 from .optimizers import LBFGS, get_optimizer
 from .schedules import get_schedule
@@ -557,8 +557,8 @@ class _Trainer:
         if self.clip > 0.0:
             clip_by_global_norm(self.grad, self.clip)
         self.counter[0] += 1
-        apply_update(self.opt.code, self.net.params, self.grad, self.opt.state, hyper,
-                     int(self.counter[0]), loss)
+        update(self.opt.rule, self.net.params, self.grad, self.opt.state, hyper,
+               int(self.counter[0]), loss)
 
     def compile(self):
         """Load (or compile) the kernels this fit needs, before ranks run together."""
@@ -570,7 +570,7 @@ class _Trainer:
                            order=self.order, count=0, spare=self.spare, dropout=self.rates)
         finish_gradient(params, self.grad, net.layout.spec, 0.0, 1.0, 0.0)
         if not isinstance(self.opt, LBFGS):
-            apply_update(self.opt.code, params, self.grad, state, hyper, 1, 0.0)
+            update(self.opt.rule, params, self.grad, state, hyper, 1, 0.0)
         self.grad[:] = 0
 
     # --- an epoch ---------------------------------------------------------------------------
@@ -598,7 +598,7 @@ class _Trainer:
                 X = self.X
                 total += sparse_kernels.train_epoch(
                     X.indptr, X.indices, X.data, self.Y, self.sw, net.params, net.buffers,
-                    self.grad, opt.state, net.layout.spec, net.loss_code, opt.code, hyper,
+                    self.grad, opt.state, net.layout.spec, net.loss_code, opt.rule, hyper,
                     self.alpha, self.clip, self.counter, self.rows, self.shuffle, self.rng,
                     self.order, first, min(first + per_call, n_batches), ws.ybuf, ws.wbuf,
                     ws.acts, ws.pre, ws.stats, ws.tmp, self.rates, ws.masks, self.mode)
@@ -611,9 +611,9 @@ class _Trainer:
                     return np.nan
                 continue
             total += train_epoch(self.X, self.Y, self.sw, net.params, net.buffers, self.grad,
-                                 opt.state, net.layout.spec, net.loss_code, opt.code, hyper,
-                                 self.alpha, self.clip, self.counter, self.rows, self.shuffle,
-                                 self.rng, self.order, first,
+                                 opt.state, net.layout.spec, net.loss_code, opt.code,
+                                 opt.rule, hyper, self.alpha, self.clip, self.counter,
+                                 self.rows, self.shuffle, self.rng, self.order, first,
                                  min(first + per_call, n_batches), ws.xbuf, ws.ybuf, ws.wbuf,
                                  ws.acts, ws.pre, ws.stats, ws.tmp, self.rates, ws.masks,
                                  self.mode)
@@ -645,7 +645,7 @@ class _Trainer:
             return epoch(
                 w, self.nw, self.sync, self.losses, self.X, self.Y, self.sw, net.params,
                 net.buffers, self.grad, self.grad1, opt.state, net.layout.spec, net.loss_code,
-                opt.code, hyper, self.alpha, self.clip, self.counter, self.rows, self.split,
+                opt.rule, hyper, self.alpha, self.clip, self.counter, self.rows, self.split,
                 self.shuffle, self.rng, self.order, first, stop, ws.scratch, ws.acts, ws.pre,
                 ws.stats, ws.tmp, self.rates, ws.masks, self.mode, self.bptt)
 

@@ -294,3 +294,37 @@ def test_estimators_and_cli_offer_the_new_rules(solver):
     assert hasattr(clf, "partial_fit") != fastbp.registry.OPTIMIZERS.get(solver).full_batch
     args = build_parser().parse_args(["train", "data.csv", "--optimizer", solver])
     assert args.optimizer == solver
+
+
+RULE_ALONE = """
+import json
+import numpy as np
+from fastbp.kernels import optimizers as k
+
+def compiled():
+    return sorted(n for n, f in vars(k).items() if getattr(f, "signatures", None))
+
+first = k.update_rule(k.SGD, np.float32)
+after_sgd = compiled()
+again = k.update_rule(k.SGD, np.float32)
+k.update_rule(k.ADAM, np.float64)
+print(json.dumps({"same": first is again, "after_sgd": after_sgd, "after_adam": compiled()}))
+"""
+
+
+def test_an_update_rule_compiles_alone_on_first_use(tmp_path):
+    """The training kernels call each optimizer's rule through its address
+    (kernels.optimizers.update_rule), compiled when first asked for: SGD's rule compiles SGD's
+    loop and no other rule, Adam's then adds Adam's (in a fresh process with an empty cache,
+    so that nothing else has compiled them)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+    out = subprocess.run([sys.executable, "-c", RULE_ALONE], env=env, check=True,
+                         capture_output=True, text=True)
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["same"]
+    assert found["after_sgd"] == ["sgd"]
+    assert found["after_adam"] == ["adam", "moment_coefficients", "sgd"]

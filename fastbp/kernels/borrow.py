@@ -9,6 +9,7 @@ pointer, so the reference-count calls on it (and on every slice of it) reduce to
 Only for use inside a kernel whose caller keeps the original arrays alive for the whole call,
 and never for an array the kernel returns or stores.
 """
+from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
@@ -46,3 +47,35 @@ def borrow_readonly(typingctx, arr):
     if not isinstance(arr, types.Array):
         return None
     return arr.copy(readonly=True)(arr), _unowned
+
+
+@intrinsic
+def call_address(typingctx, address, args):
+    """Call the C function at ``address`` (an integer, e.g. a ``cfunc``'s ``.address``) with
+    the values of the tuple ``args``, for its side effects.  Nothing checks the function's
+    signature: it must take exactly ``args``' types and return nothing.  An integer costs
+    nothing to pass from Python, where a ``cfunc`` object costs 17 us per call to type."""
+    if not isinstance(address, types.Integer) or not isinstance(args, types.BaseTuple):
+        return None
+
+    def codegen(context, builder, sig, llargs):
+        tys = sig.args[1]
+        values = [builder.extract_value(llargs[1], i) for i in range(len(tys))]
+        fnty = ir.FunctionType(ir.VoidType(), [context.get_value_type(t) for t in tys])
+        builder.call(builder.inttoptr(llargs[0], fnty.as_pointer()), values)
+        return context.get_dummy_value()
+
+    return types.none(address, args), codegen
+
+
+@intrinsic
+def data_pointer(typingctx, arr):
+    """The address of ``arr``'s first element, as a typed pointer (what a compiled C function,
+    such as an update rule, takes).  The caller keeps ``arr`` alive and contiguous."""
+    if not isinstance(arr, types.Array):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return make_array(sig.args[0])(context, builder, value=args[0]).data
+
+    return types.CPointer(arr.dtype)(arr), codegen

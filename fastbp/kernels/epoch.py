@@ -33,7 +33,7 @@ from .borrow import borrow, borrow_readonly
 from .codes import A_OFF, ACT, DENSE, EVAL, KIND, N_OUT, T_OFF
 from .losses import loss_param, output_delta
 from .model import add_l2, backward, forward, fused_update_possible
-from .optimizers import SGD, apply_update, clip_by_global_norm
+from .optimizers import SGD, clip_by_global_norm, update
 from .rng import shuffle as shuffle_order
 
 
@@ -79,7 +79,7 @@ def gather_rows(Xf, Yf, sw, order, start, rows, n_in, n_out, xb, yb, wbuf):
 
 
 @njit(**JIT)
-def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip,
+def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, rule, hyper, alpha, clip,
                 counter, batch_size, shuffle, rng, order, first, stop, xbuf, ybuf, wbuf, acts,
                 pre, stats, tmp, dropout, masks, mode):
     """Batches ``first`` to ``stop - 1`` of an epoch of mini-batch training; returns the sum
@@ -89,8 +89,10 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alp
 
     ``order`` (int64, length N) is the visiting order, shuffled in place from ``rng`` at the
     start of the epoch (``first == 0``) when ``shuffle``; ``counter[0]`` counts updates
-    (Adam's t).  Plain SGD takes the fused path where it can.  A batch is read where it lies
-    (in order, or a single row) or gathered into ``xbuf``/``ybuf``/``wbuf``.
+    (Adam's t).  ``opt`` is the optimizer's code, ``rule`` its compiled update
+    (:func:`.optimizers.update_rule`); plain SGD takes the fused path where it can.  A batch
+    is read where it lies (in order, or a single row) or gathered into ``xbuf``/``ybuf``/
+    ``wbuf``.
     """
     X, Y, sw, params, bufs, grad, state = borrow(X), borrow(Y), borrow(sw), borrow(params), \
         borrow(bufs), borrow(grad), borrow(state)
@@ -146,7 +148,7 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alp
         if not fused:
             if clip > 0.0:
                 clip_by_global_norm(grad, clip)
-            apply_update(opt, params, grad, state, hyper, t, batch_loss)
+            update(rule, params, grad, state, hyper, t, batch_loss)
         total += batch_loss * rows
     return total
 

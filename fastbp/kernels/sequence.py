@@ -45,7 +45,7 @@ from .layers.recurrent import (backward_direction, direction_size, forward_direc
                                n_gates, zero_fill)
 from .losses import loss_param, output_delta
 from .model import add_l2
-from .optimizers import apply_update, clip_by_global_norm
+from .optimizers import clip_by_global_norm, update
 from .rng import keyed, uniform_at
 from .sync import meet
 
@@ -366,7 +366,7 @@ def steps_of(X, spec):
 
 
 @njit(**JIT_INLINE)
-def _finish_step(loss_sum, norm_, params, grad, state, spec, opt, hyper, alpha, clip, counter,
+def _finish_step(loss_sum, norm_, params, grad, state, spec, rule, hyper, alpha, clip, counter,
                  t):
     """The end of one update of :func:`train_epoch` (either loop): the batch's mean loss from
     its weighted sum and total weight ``norm_``, plus the L2 term; then, when it is finite,
@@ -380,12 +380,12 @@ def _finish_step(loss_sum, norm_, params, grad, state, spec, opt, hyper, alpha, 
     counter[0] = t
     if clip > 0.0:
         clip_by_global_norm(grad, clip)
-    apply_update(opt, params, grad, state, hyper, t, batch_loss)
+    update(rule, params, grad, state, hyper, t, batch_loss)
     return batch_loss
 
 
 @njit(**JIT_INNER)
-def _online(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip, counter,
+def _online(X, Y, sw, params, bufs, grad, state, spec, loss, rule, hyper, alpha, clip, counter,
             shuffle, order, first, stop, s, acts, pre, stats, tmp, dropout, masks, mode, bptt,
             key, T):
     """:func:`train_epoch`'s loop for batches of one sample, with the batch size a constant
@@ -400,7 +400,7 @@ def _online(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, 
         batch_loss = _finish_step(
             batch_gradient(params, bufs, grad, spec, loss, s, 1, T, acts, pre, stats, tmp,
                            1.0 / norm_, mode, dropout, masks, key, t, 0, bptt),
-            norm_, params, grad, state, spec, opt, hyper, alpha, clip, counter, t)
+            norm_, params, grad, state, spec, rule, hyper, alpha, clip, counter, t)
         if not np.isfinite(batch_loss):
             return np.nan
         total += batch_loss
@@ -423,7 +423,7 @@ def batch_weight(X, sw, order, start, B, T, spec):
 
 @njit(**JIT)
 def train_epoch(w, nw, sync, losses, X, Y, sw, params, bufs, grad, grad1, state, spec, loss,
-                opt, hyper, alpha, clip, counter, batch_size, split, shuffle, rng, order,
+                rule, hyper, alpha, clip, counter, batch_size, split, shuffle, rng, order,
                 first, stop, s, acts, pre, stats, tmp, dropout, masks, mode, bptt):
     """:func:`.epoch.train_epoch` for packed sequences (``s``: the scratch vector): batches
     ``first`` .. ``stop`` - 1 of the epoch; each batch is gathered, and its loss is the
@@ -492,7 +492,7 @@ def train_epoch(w, nw, sync, losses, X, Y, sw, params, bufs, grad, grad1, state,
                 for k in range(grad.shape[0]):
                     grad[U(k)] += grad1[U(k)]
             batch_loss = _finish_step(losses[0] + losses[8] if split else losses[0], norm_,
-                                      params, grad, state, spec, opt, hyper, alpha, clip,
+                                      params, grad, state, spec, rule, hyper, alpha, clip,
                                       counter, t)
             losses[1] = batch_loss
             total += batch_loss * rows
@@ -507,7 +507,7 @@ def train_epoch(w, nw, sync, losses, X, Y, sw, params, bufs, grad, grad1, state,
 
 @njit(**JIT)
 def train_epoch_online(w, nw, sync, losses, X, Y, sw, params, bufs, grad, grad1, state, spec,
-                       loss, opt, hyper, alpha, clip, counter, batch_size, split, shuffle, rng,
+                       loss, rule, hyper, alpha, clip, counter, batch_size, split, shuffle, rng,
                        order, first, stop, s, acts, pre, stats, tmp, dropout, masks, mode,
                        bptt):
     """:func:`train_epoch` for batches of one sequence (``batch_size`` 1, one thread: ``w``,
@@ -525,7 +525,7 @@ def train_epoch_online(w, nw, sync, losses, X, Y, sw, params, bufs, grad, grad1,
     T = steps_of(X, spec)
     if shuffle and first == 0:
         shuffle_order(order, rng[:1])
-    return _online(X, Y, sw, params, bufs, grad, state, spec, loss, opt, hyper, alpha, clip,
+    return _online(X, Y, sw, params, bufs, grad, state, spec, loss, rule, hyper, alpha, clip,
                    counter, shuffle, order, first, stop, s, acts, pre, stats, tmp, dropout,
                    masks, mode, bptt, rng[1], T)
 

@@ -27,7 +27,7 @@ from .layers import dense, norm
 from .layers.dense import bias_gradient
 from .losses import loss_param, output_delta
 from .model import add_l2, apply_dropout
-from .optimizers import apply_update, clip_by_global_norm
+from .optimizers import clip_by_global_norm, update
 from .rng import shuffle as shuffle_order
 
 
@@ -150,7 +150,7 @@ def gather_targets(Yf, sw, order, start, rows, n_out, yb, wbuf):
 
 
 @njit(**JIT)
-def train_epoch(indptr, indices, data, Y, sw, params, bufs, grad, state, spec, loss, opt,
+def train_epoch(indptr, indices, data, Y, sw, params, bufs, grad, state, spec, loss, rule,
                 hyper, alpha, clip, counter, batch_size, shuffle, rng, order, first, stop,
                 ybuf, wbuf, acts, pre, stats, tmp, dropout, masks, mode):
     """:func:`.epoch.train_epoch` for CSR inputs: the same shuffling stream, batches,
@@ -198,7 +198,7 @@ def train_epoch(indptr, indices, data, Y, sw, params, bufs, grad, state, spec, l
         counter[0] = t
         if clip > 0.0:
             clip_by_global_norm(grad, clip)
-        apply_update(opt, params, grad, state, hyper, t, batch_loss)
+        update(rule, params, grad, state, hyper, t, batch_loss)
         total += batch_loss * rows
     return total
 
