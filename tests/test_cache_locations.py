@@ -32,8 +32,7 @@ LAYERS = {  # a kernel subpackage, beside the real ones
     """),
 }
 
-#: an entry point in kernels/ itself, beside the real ones (activations.activate is a kernel
-#: only other kernels call, so it is not cached on its own: _config.JIT_INNER)
+#: a cached kernel in kernels/ itself, beside the real ones, that calls activations.activate
 VALUE = textwrap.dedent("""
     import numpy as np
     from numba import njit

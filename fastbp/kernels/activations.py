@@ -30,7 +30,7 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from .._config import JIT, JIT_INLINE, JIT_INNER
+from .._config import JIT, JIT_INLINE
 from ..registry import (ELU, EXP, GELU, IDENTITY, LEAKY_RELU, LEAKY_SLOPE, LOGISTIC, RELU,
                         SILU, SOFTMAX, SOFTPLUS, TANH)
 from .mathfn import exp, like, logistic, tanh
@@ -241,7 +241,7 @@ def _activate(buf, o, count, code):
         buf[o + U(k)] = value(buf[o + U(k)], code)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def activate(buf, off, count, width, code):
     """Replace ``buf[off:off+count]`` (rows of ``width`` units) by its activation."""
     o = U(off)
@@ -281,7 +281,7 @@ def activate(buf, off, count, width, code):
         _activate(buf, o, count, EXP)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def keep_pre(buf, pre, off, count):
     """Copy the pre-activations ``buf[off:off+count]`` to ``pre`` (same offsets), for the
     activations whose derivative needs them."""
@@ -305,7 +305,7 @@ def _backprop_pre(g, gb, a, ab, pre, count, code):
         a[ab + U(k)] = g[gb + U(k)] * derivative(pre[ab + U(k)], a[ab + U(k)], code)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def backprop_activation(g, go, a, ao, pre, count, code):
     """a[ao+k] <- g[go+k] * f'(z[ao+k]) for k < count, for a hidden layer.
 
@@ -338,7 +338,7 @@ def backprop_activation(g, go, a, ao, pre, count, code):
         _backprop_pre(g, gb, a, ab, pre, count, GELU)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def undo_dropout(g, go, a, ao, m, count):
     """Route the gradient through inverted dropout: g *= m and a /= m (0 where dropped), so
     that :func:`backprop_activation` sees the activations from before dropout."""

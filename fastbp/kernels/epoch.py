@@ -27,7 +27,7 @@ how LLVM compiled the batch-norm reductions, and with them the bits.
 import numpy as np
 from numba import njit
 
-from .._config import JIT, JIT_INLINE, JIT_INNER, PREDICT_CHUNK
+from .._config import JIT, JIT_INLINE, PREDICT_CHUNK
 from .activations import U, activate
 from .borrow import borrow, borrow_readonly
 from .codes import A_OFF, ACT, DENSE, EVAL, KIND, N_OUT, T_OFF
@@ -54,7 +54,7 @@ def batch_gradient(x, xo, y, yo, w, wo, params, bufs, grad, spec, loss, acts, pr
     return total
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def gather_rows(Xf, Yf, sw, order, start, rows, n_in, n_out, xb, yb, wbuf):
     """Copy the rows ``order[start:start+rows]`` of the flat data (and their sample weights,
     when ``sw`` is not empty) into the batch buffers; returns the batch's total weight."""
@@ -214,7 +214,7 @@ def finish_gradient(params, grad, spec, loss_sum, total_w, alpha):
     return value
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def copy(src, so, dst, do, count):
     """dst[do:do+count] = src[so:so+count], as a loop: a slice assignment compiles a shape
     check with its error message (formatting code: seconds of a cold compile)."""
@@ -224,7 +224,7 @@ def copy(src, so, dst, do, count):
         dst[d + U(k)] = src[s + U(k)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def all_finite(X):
     """True when no entry of X is NaN or infinite."""
     s = X.dtype.type(0)
@@ -233,7 +233,7 @@ def all_finite(X):
     return s == 0
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def eval_buffers(spec, rows, dtype):
     """Activation and statistics buffers for evaluation-mode passes of ``rows`` rows (one
     allocation: a prediction of one row is dominated by such fixed costs)."""

@@ -24,14 +24,14 @@ which is why each row of the delta is scaled by ``w_r * inv_norm``.
 import numpy as np
 from numba import njit
 
-from .._config import JIT_INNER
+from .._config import JIT
 from ..registry import ABSOLUTE_ERROR, BINARY_CROSS_ENTROPY, CROSS_ENTROPY, HUBER, POISSON
 from .activations import U, derivative, value
 from .codes import DENSE, EPS, KIND
 from .mathfn import bits_to_float, exp, logistic
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def loss_param(spec):
     """The loss's parameter (huber's epsilon): the EPS column of the output layer's dense
     row (0 for losses without one)."""
@@ -41,7 +41,7 @@ def loss_param(spec):
     return bits_to_float(spec[l, EPS])
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def output_delta(z, zo, y, yo, w, wo, rows, n, inv_norm, act, loss, write_delta, param):
     """Loss of ``rows`` rows of logits ``z[zo:]`` against targets ``y[yo:]`` (n per row);
     ``param`` is the loss's parameter (:func:`loss_param`).

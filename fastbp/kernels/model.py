@@ -12,7 +12,7 @@ rows' batch statistics) and ``masks`` (dropout factors, same layout as ``acts``)
 """
 from numba import njit
 
-from .._config import JIT_INNER
+from .._config import JIT
 from .activations import U, activate, backprop_activation, keep_pre, undo_dropout
 from .borrow import borrow_readonly
 from .codes import A_OFF, ACT, DENSE, DIRS, KIND, LSTM, N_IN, N_OUT, RNN, W_OFF
@@ -21,7 +21,7 @@ from .layers.recurrent import n_gates
 from .rng import keyed, uniform_at
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def apply_dropout(a, ao, m, rows, n, rate, key, t, l, pos0):
     """Inverted dropout on ``rows`` rows of ``n`` units at ``a[ao:]``: zero each entry with
     probability ``rate``, scale the rest by 1/(1-rate); the factors go to ``m`` (same offsets)
@@ -39,7 +39,7 @@ def apply_dropout(a, ao, m, rows, n, rate, key, t, l, pos0):
             a[o + U(k)] *= f
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def forward(x, xo, params, bufs, spec, acts, pre, stats, rows, mode, activate_output,
             dropout, masks, key, t, pos0):
     """Forward pass of ``rows`` rows starting at ``x[xo]`` through every layer row.
@@ -75,7 +75,7 @@ def forward(x, xo, params, bufs, spec, acts, pre, stats, rows, mode, activate_ou
             activate(acts, zo, rows * n, n, spec[l, ACT])
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def backward(x, xo, params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout, masks,
              lr):
     """Gradient of the batch loss w.r.t. every parameter, written into ``grad`` (or, with
@@ -100,7 +100,7 @@ def backward(x, xo, params, grad, spec, acts, pre, stats, tmp, rows, mode, dropo
             backprop_activation(tmp, 0, acts, so, pre, count, spec[l - 1, ACT])
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def fused_update_possible(spec, rows):
     """Whether a plain SGD step can be fused into the backward pass for batches of ``rows``:
     only dense rows, and one row or every row on BLAS (the loops update row by row, right
@@ -116,7 +116,7 @@ def fused_update_possible(spec, rows):
     return True
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def _l2(params, grad, w0, count, c):
     s = params.dtype.type(0)
     o = U(w0)
@@ -127,7 +127,7 @@ def _l2(params, grad, w0, count, c):
     return s
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def add_l2(params, grad, spec, coef):
     """grad_W += coef * W for every weight matrix (dense rows; recurrent rows' weight_ih and
     weight_hh) -- not biases, not normalization scales; returns sum of W**2."""

@@ -57,7 +57,7 @@ from numba.core.sigutils import normalize_signature
 from numba.np.numpy_support import from_dtype
 
 from .._cache import load_light
-from .._config import JIT, JIT_INLINE, JIT_INNER
+from .._config import JIT, JIT_INLINE
 from .borrow import call_address, data_pointer
 from .rng import keyed, uniform_at
 
@@ -90,7 +90,7 @@ def clip_by_global_norm(grad, max_norm):
     return norm
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def sgd(params, grad, velocity, lr, mu, nesterov):
     n = params.shape[0]
     lr_ = params.dtype.type(lr)
@@ -111,7 +111,7 @@ def sgd(params, grad, velocity, lr, mu, nesterov):
             params[k] -= lr_ * v
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def moment_coefficients(params, b1, b2, eps, t):
     """Adam's and NAdam's constants in the parameters' dtype: b1, 1 - b1, b2, 1 - b2, eps
     and 1 / sqrt(1 - b2^t) (the second moment's bias correction, as a factor on sqrt(v))."""
@@ -120,7 +120,7 @@ def moment_coefficients(params, b1, b2, eps, t):
             dt(1.0 / np.sqrt(1.0 - b2 ** t)))
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def adam(params, grad, m, v, lr, b1, b2, eps, wd, t):
     dt = params.dtype.type
     step = dt(lr / (1.0 - b1 ** t))
@@ -135,7 +135,7 @@ def adam(params, grad, m, v, lr, b1, b2, eps, wd, t):
         params[k] = params[k] * decay - step * mk / (np.sqrt(vk) * inv_c2 + eps_)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def rmsprop(params, grad, v, lr, rho, eps):
     dt = params.dtype.type
     lr_ = dt(lr)
@@ -149,7 +149,7 @@ def rmsprop(params, grad, v, lr, rho, eps):
         params[k] -= lr_ * g / (np.sqrt(vk) + eps_)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def irprop_minus(params, grad, prev_grad, steps, eta_plus, eta_minus, step_min, step_max):
     dt = params.dtype.type
     up = dt(eta_plus)
@@ -174,7 +174,7 @@ def irprop_minus(params, grad, prev_grad, steps, eta_plus, eta_minus, step_min, 
             params[k] += step
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def adagrad(params, grad, acc, lr, lr_decay, eps, t):
     dt = params.dtype.type
     clr = dt(lr / (1.0 + (t - 1) * lr_decay))
@@ -186,7 +186,7 @@ def adagrad(params, grad, acc, lr, lr_decay, eps, t):
         params[k] -= clr * g / (np.sqrt(s) + eps_)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def nadam(params, grad, m, v, mu_product, lr, b1, b2, eps, psi, wd, decoupled, t):
     dt = params.dtype.type
     mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
@@ -209,7 +209,7 @@ def nadam(params, grad, m, v, mu_product, lr, b1, b2, eps, psi, wd, decoupled, t
         params[k] = p * decay - c_g * g / d - c_m * mk / d
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def quickprop(params, grad, prev_steps, prev_slopes, lr, decay, mu):
     dt = params.dtype.type
     eps_ = dt(lr)
@@ -246,7 +246,7 @@ def quickprop(params, grad, prev_steps, prev_slopes, lr, decay, mu):
         prev_slopes[k] = slope
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def sarprop(params, grad, prev_steps, prev_slopes, eta_plus, eta_minus, step_min, step_max,
             wd_shift, threshold_factor, err_shift, temperature, t, loss):
     dt = params.dtype.type

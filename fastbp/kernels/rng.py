@@ -7,7 +7,7 @@ in every process.
 import numpy as np
 from numba import njit
 
-from .._config import JIT, JIT_INNER
+from .._config import JIT
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -19,7 +19,7 @@ _S11 = np.uint64(11)
 _INV53 = 1.0 / 9007199254740992.0  # 2**-53
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def next_u64(state):
     """Advance ``state`` (uint64[1]) and return the next 64 random bits."""
     z = state[0] + _GOLDEN
@@ -29,13 +29,13 @@ def next_u64(state):
     return z ^ (z >> _S31)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def uniform(state):
     """A float64 uniform in [0, 1)."""
     return np.float64(next_u64(state) >> _S11) * _INV53
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def below(state, n):
     """An integer uniform in [0, n) (n >= 1); modulo bias < n / 2**64."""
     return np.int64(next_u64(state) % np.uint64(n))
@@ -51,7 +51,7 @@ def shuffle(order, state):
         order[j] = t
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def mix64(z):
     """SplitMix64's finalizer: 64 well-mixed bits from ``z``."""
     z = (z ^ (z >> _S30)) * _MIX1
@@ -59,7 +59,7 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def keyed(key, a, b):
     """A generator start state that depends only on (key, a, b): so a dropout mask is a
     function of the seed, the update number, the layer and the sample's position in the
@@ -67,7 +67,7 @@ def keyed(key, a, b):
     return mix64(mix64(key ^ mix64(np.uint64(a) * _GOLDEN)) + np.uint64(b) * _MIX1)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def uniform_at(state, k):
     """The k-th float64 uniform in [0, 1) of the stream that starts at ``state``."""
     return np.float64(mix64(state + np.uint64(k + 1) * _GOLDEN) >> _S11) * _INV53

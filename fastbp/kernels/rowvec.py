@@ -26,7 +26,7 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-from .._config import JIT_INNER
+from .._config import JIT
 from .activations import U
 
 #: SIMD vectors of C per block (4 independent accumulator chains hide the FMA latency)
@@ -133,26 +133,26 @@ def _block(typingctx, A, ao, lda, B, bo, ldb, C, co, k, acc, nv, vbytes):
     return sig, _codegen(C, 1, nv.literal_value, vbytes.literal_value, where)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def block_width(C):
     """Outputs per register block for C's dtype."""
     return NV * (VECTOR_BYTES // C.itemsize)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def panel_width(C):
     """Outputs per panel (:func:`pack_panels`) for C's dtype."""
     return NV * (PANEL_VECTOR_BYTES // C.itemsize)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def row_times(A, ao, B, bo, C, co, n, k, acc):
     """C[co:co+n] (=|+=) A[ao:ao+k] @ B (k, n) (row-major at ``bo``): register blocks of
     :func:`block_width` outputs, then single vectors, then scalars."""
     col_times(A, ao, 1, B, bo, n, C, co, n, k, acc)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def col_times(A, ao, lda, B, bo, ldb, C, co, n, k, acc):
     """:func:`row_times` for a vector a with stride ``lda`` (a[p] = A[ao + p*lda]: a column
     of a row-major matrix, as in the weight gradients' A^T B) and B's rows ``ldb`` apart."""
@@ -173,7 +173,7 @@ def col_times(A, ao, lda, B, bo, ldb, C, co, n, k, acc):
         j += 1
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def pack_panels(src, so, n, k, dst, do):
     """dst[do:] = W^T for the (n, k) row-major block W at src[so:] (a weight matrix of n
     outputs), as :func:`row_times_panels` reads it: the outputs in panels of
@@ -189,7 +189,7 @@ def pack_panels(src, so, n, k, dst, do):
                 dst[d + U(i)] = src[U(so + (j + i) * k + p)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def row_times_panels(A, ao, P, po, C, co, n, k, backwards, acc):
     """C[co:co+n] (=|+=) A[ao:ao+k] @ W^T, W^T packed at P[po:] by :func:`pack_panels`; the same
     sums in the same order as :func:`row_times`.  ``backwards`` takes the panels last to
@@ -225,7 +225,7 @@ def _rows_block(typingctx, A, ao, lda, ldp, B, bo, ldb, C, co, ldc, k, acc, mr, 
 MR = 4
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def rows_times(A, ao, lda, m, B, bo, ldb, C, co, ldc, n, k, acc):
     """C (m, n) [+]= A (m, k) @ B (k, n), all row-major at the given offsets and row strides:
     blocks of :data:`MR` rows by :func:`panel_width` outputs in 512-bit registers, each row of
@@ -259,7 +259,7 @@ def rows_times(A, ao, lda, m, B, bo, ldb, C, co, ldc, n, k, acc):
 KC = 256
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def _tn_rows(A, ao, m, B, bo, ldb, C, co, ldc, i0, i1, j, k, acc, mr, nv, vbytes):
     """Rows i0..i1 of C's columns j.. (nv vectors of vbytes): blocks of ``mr`` rows, then
     single rows."""
@@ -274,7 +274,7 @@ def _tn_rows(A, ao, m, B, bo, ldb, C, co, ldc, i0, i1, j, k, acc, mr, nv, vbytes
         i += 1
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def tn_times(A, ao, B, bo, C, co, m, n, k, acc):
     """C (m, n) [+]= A^T B for A (k, m) and B (k, n), row-major and contiguous (the weight
     gradients of a recurrent layer: deltas^T inputs over every step of a batch, k = steps x

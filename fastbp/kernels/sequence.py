@@ -35,7 +35,7 @@ each), LAST (B, D*H), and per direction :func:`.layers.recurrent.direction_size`
 import numpy as np
 from numba import njit
 
-from .._config import JIT, JIT_INLINE, JIT_INNER, PREDICT_CHUNK
+from .._config import JIT, JIT_INLINE, PREDICT_CHUNK
 from .activations import U, activate, backprop_activation, keep_pre, undo_dropout
 from .borrow import borrow, borrow_readonly
 from .codes import (A_OFF, ACT, CELL_ACT, DENSE, DIRS, EVAL, KIND, LSTM, N_IN, N_OUT, RNN,
@@ -54,7 +54,7 @@ PREDICT_STEPS = 8192
 from .rng import shuffle as shuffle_order
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def n_recurrent(spec):
     """Number of recurrent rows (they come first)."""
     L = 0
@@ -70,7 +70,7 @@ def tail_rows(spec, B, T):
     return T * B if spec[L - 1, SEQ] == 1 else B
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def _layer_size(spec, l, B, T):
     DH = spec[l, N_OUT]
     D = spec[l, DIRS]
@@ -78,7 +78,7 @@ def _layer_size(spec, l, B, T):
                                                        spec[l, N_IN])
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def data_offsets(spec, B, T):
     """(YB, WB, LENS, first layer) offsets of the scratch vector (XB is at 0)."""
     R = tail_rows(spec, B, T)
@@ -88,7 +88,7 @@ def data_offsets(spec, B, T):
     return yb, wb, lens, lens + B
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def layer_offset(spec, l, B, T):
     """Offset of recurrent row ``l``'s scratch (its OUT block; DOUT, MASK, LAST follow)."""
     o = data_offsets(spec, B, T)[3]
@@ -103,7 +103,7 @@ def scratch_size(spec, B, T):
     return layer_offset(spec, n_recurrent(spec), B, T)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def tail_width(spec):
     """Units per tail row of the activation buffer."""
     last = spec.shape[0] - 1
@@ -111,7 +111,7 @@ def tail_width(spec):
 
 
 # --- gathering ---------------------------------------------------------------------------------
-@njit(**JIT_INNER)
+@njit(**JIT)
 def gather(X, Y, sw, order, start, B, T, spec, s):
     """Samples ``order[start:start+B]`` (rows start.. when ``order`` is empty) of the packed
     data into the scratch vector, time-major, zeros past each length; row weights (0 past a
@@ -159,7 +159,7 @@ def gather(X, Y, sw, order, start, B, T, spec, s):
     return total
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def gather_inputs(X, start, B, T, spec, s):
     """The inputs (and lengths) of rows start..start+B of the packed X, as :func:`gather`."""
     I = spec[0, N_IN]
@@ -180,7 +180,7 @@ def gather_inputs(X, start, B, T, spec, s):
                     s[d + U(p)] = zero
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def drop(a, ao, m, mo, B, T, n, rate, key, t, l, pos0):
     """Inverted dropout of (T*B, n) time-major rows at ``a[ao:]`` (a recurrent layer's
     output, or a tail row's: between layers, never on the recurrent connection), the factors
@@ -201,7 +201,7 @@ def drop(a, ao, m, mo, B, T, n, rate, key, t, l, pos0):
 
 
 # --- forward and backward --------------------------------------------------------------------
-@njit(**JIT_INNER)
+@njit(**JIT)
 def forward(params, bufs, spec, s, B, T, acts, pre, stats, mode, activate_output, dropout,
             masks, key, t_upd, pos0):
     """Forward pass of a gathered batch: recurrent rows over time, then the tail (see the
@@ -272,7 +272,7 @@ def forward(params, bufs, spec, s, B, T, acts, pre, stats, mode, activate_output
             activate(acts, zo, R * n, n, spec[l, ACT])
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def backward(params, grad, spec, s, B, T, acts, pre, stats, tmp, mode, dropout, masks,
              bptt):
     """Gradient of the batch loss w.r.t. every parameter into ``grad``; on entry the output
@@ -343,7 +343,7 @@ def backward(params, grad, spec, s, B, T, acts, pre, stats, tmp, mode, dropout, 
                 s[U(dx + k)] *= s[U(m + k)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def batch_gradient(params, bufs, grad, spec, loss, s, B, T, acts, pre, stats, tmp, inv_norm,
                    mode, dropout, masks, key, t_upd, pos0, bptt):
     """Forward, fused loss and output delta (each row scaled by its weight times
@@ -360,7 +360,7 @@ def batch_gradient(params, bufs, grad, spec, loss, s, B, T, acts, pre, stats, tm
     return total
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def steps_of(X, spec):
     return (X.shape[1] - 1) // spec[0, N_IN]
 
@@ -384,7 +384,7 @@ def _finish_step(loss_sum, norm_, params, grad, state, spec, rule, hyper, alpha,
     return batch_loss
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def _online(X, Y, sw, params, bufs, grad, state, spec, loss, rule, hyper, alpha, clip, counter,
             shuffle, order, first, stop, s, acts, pre, stats, tmp, dropout, masks, mode, bptt,
             key, T):
@@ -407,7 +407,7 @@ def _online(X, Y, sw, params, bufs, grad, state, spec, loss, rule, hyper, alpha,
     return total
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def batch_weight(X, sw, order, start, B, T, spec):
     """The total weight :func:`gather` returns for the same samples, without gathering."""
     per_step = spec[n_recurrent(spec) - 1, SEQ] == 1
@@ -556,7 +556,7 @@ def gradient_sums(X, Y, sw, order, start, count, params, bufs, grad, spare, spec
     return total, total_w
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def _outputs(spec, s, B, T, acts, out, start):
     """The tail's output rows of a batch into ``out`` (n, n_out) or (n, T*n_out) (zeros
     past each length)."""

@@ -18,7 +18,7 @@ many columns of the first layer and nothing else.
 import numpy as np
 from numba import njit
 
-from .._config import JIT, JIT_INNER, PREDICT_CHUNK
+from .._config import JIT, PREDICT_CHUNK
 from .activations import U, activate, backprop_activation, keep_pre, undo_dropout
 from .borrow import borrow, borrow_readonly
 from .codes import A_OFF, ACT, B_OFF, DENSE, EVAL, KIND, N_IN, N_OUT, W_OFF
@@ -31,7 +31,7 @@ from .optimizers import clip_by_global_norm, update
 from .rng import shuffle as shuffle_order
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def first_forward(indptr, indices, data, order, start, rows, params, spec, acts):
     """Layer 0's pre-activations of a batch of CSR rows, into its block of ``acts``."""
     n_in = spec[0, N_IN]
@@ -51,7 +51,7 @@ def first_forward(indptr, indices, data, order, start, rows, params, spec, acts)
                 acts[zr + U(j)] += v * params[w + U(j * n_in)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def first_backward(indptr, indices, data, order, start, rows, grad, spec, acts):
     """Layer 0's gradient from its delta (in ``acts``): biases, then the weight block zeroed
     and the nonzeros' products added."""
@@ -73,7 +73,7 @@ def first_backward(indptr, indices, data, order, start, rows, grad, spec, acts):
                 grad[w + U(j * n_in)] += v * acts[dr + U(j)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def forward_rest(params, bufs, spec, acts, pre, stats, rows, mode, activate_output, dropout,
                  masks, key, t, pos0):
     """:func:`.model.forward` after layer 0's pre-activations are in place: its
@@ -100,7 +100,7 @@ def forward_rest(params, bufs, spec, acts, pre, stats, rows, mode, activate_outp
             activate(acts, zo, rows * n, n, spec[l, ACT])
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def backward_rest(params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout, masks):
     """:func:`.model.backward` down to layer 0's delta (left in ``acts``)."""
     use_dropout = dropout.shape[0] > 0
@@ -118,7 +118,7 @@ def backward_rest(params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout
         backprop_activation(tmp, 0, acts, so, pre, count, spec[l - 1, ACT])
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def batch_gradient(indptr, indices, data, order, start, rows, y, yo, w, wo, params, bufs,
                    grad, spec, loss, acts, pre, stats, tmp, inv_norm, mode, dropout, masks,
                    key, t, pos0):
@@ -134,7 +134,7 @@ def batch_gradient(indptr, indices, data, order, start, rows, y, yo, w, wo, para
     return total
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def gather_targets(Yf, sw, order, start, rows, n_out, yb, wbuf):
     """Targets (and weights) of rows ``order[start:start+rows]`` into the batch buffers;
     returns the batch's total weight."""

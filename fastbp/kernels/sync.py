@@ -26,7 +26,7 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic
 from numba.np.arrayobj import make_array
 
-from .._config import JIT_INNER
+from .._config import JIT
 
 #: sync[COUNTER]: arrivals so far; sync[ABORT]: non-zero ends every wait (own cache lines)
 COUNTER = 0
@@ -113,7 +113,7 @@ def relax(typingctx, give_up_core):
     return sig, codegen
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def meet(sync, episode, parties):
     """Arrive at the barrier's ``episode``-th meeting (1, 2, ... since ``sync`` was zeroed)
     and wait for the other parties; False when ``sync[ABORT]`` was set instead."""

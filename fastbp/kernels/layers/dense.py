@@ -24,24 +24,24 @@ gradient buffer and the update pass.
 """
 from numba import njit
 
-from ..._config import BLAS_MIN_MACS, JIT_INNER
+from ..._config import BLAS_MIN_MACS, JIT
 from ..activations import U
 from ..blas import gemm
 from ..codes import A_OFF, B_OFF, N_IN, N_OUT, W_OFF
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def use_blas(rows, n_in, n_out):
     return rows > 1 and rows * n_in * n_out >= BLAS_MIN_MACS
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def rows_view(buf, off, rows, n):
     """``buf[off:off+rows*n]`` as a (rows, n) matrix (a view)."""
     return buf[off:off + rows * n].reshape((rows, n))
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def dense_loops(x, xo, params, w0, b0, n_in, n_out, z, zo, rows):
     """z = W a + b for each row, as dot products (two units per sweep over the inputs)."""
     zero = params.dtype.type(0)
@@ -71,7 +71,7 @@ def dense_loops(x, xo, params, w0, b0, n_in, n_out, z, zo, rows):
             z[zr + U(j)] = s0 + params[U(b0 + j)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def dense_blas(x, xo, params, w0, b0, n_in, n_out, z, zo, rows):
     """z = a @ W + b for a block of rows through BLAS."""
     gemm(1.0, rows_view(x, xo, rows, n_in), rows_view(params, w0, n_out, n_in).T, 0.0,
@@ -83,7 +83,7 @@ def dense_blas(x, xo, params, w0, b0, n_in, n_out, z, zo, rows):
             z[zr + U(j)] += params[b + U(j)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def forward(x, xo, params, spec, l, z, rows):
     """Layer ``l``'s pre-activations for ``rows`` rows of input at ``x[xo:]``, into its block
     of ``z``; BLAS or loops by size."""
@@ -97,7 +97,7 @@ def forward(x, xo, params, spec, l, z, rows):
                     rows * spec[l, A_OFF], rows)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def bias_gradient(d, do, rows, n, grad, b0):
     b = U(b0)
     o = U(do)
@@ -109,7 +109,7 @@ def bias_gradient(d, do, rows, n, grad, b0):
             grad[b + U(j)] += d[dr + U(j)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def layer_backward_loops(a, ao, d, do, params, grad, w0, b0, n_in, n_out, g, rows, need_g,
                          lr):
     """Gradient of one layer (and, with ``need_g``, g = delta W into ``g``) row by row;
@@ -160,7 +160,7 @@ def layer_backward_loops(a, ao, d, do, params, grad, w0, b0, n_in, n_out, g, row
                     g[gr + U(i)] += dj * params[w + U(i)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def backward(a, ao, params, grad, spec, l, acts, tmp, rows, lr):
     """Gradient of layer ``l`` from its delta (in ``acts``) and its input ``a[ao:]``; for
     l > 0 also delta W into ``tmp``.  BLAS or loops by size.  With ``lr > 0`` the plain SGD

@@ -27,7 +27,7 @@ inv_std, then the mean), 2 per row for layer norm.
 import numpy as np
 from numba import njit
 
-from ..._config import JIT_INLINE, JIT_INNER
+from ..._config import JIT, JIT_INLINE
 from ..activations import U
 from ..codes import (A_OFF, B_OFF, BATCH_NORM, EPS, EVAL, MOMENTUM, N_OUT, S_OFF, T_OFF,
                      TRAIN, W_OFF)
@@ -42,7 +42,7 @@ def _offsets(spec, l, rows, ao):
             U(rows * spec[l, T_OFF]), U(ao))
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def forward(a, ao, params, bufs, spec, l, acts, stats, rows, mode):
     """Normalize the block ``a[ao:ao+rows*n]`` (overwritten by x_hat) into row ``l``'s block
     of ``acts`` (before its activation)."""
@@ -116,7 +116,7 @@ def forward(a, ao, params, bufs, spec, l, acts, stats, rows, mode):
                 acts[y + U(j)] = params[g0 + U(j)] * xh + params[b0 + U(j)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def backward(a, ao, params, grad, spec, l, acts, tmp, stats, rows, mode):
     """Gradients of row ``l``'s scale and shift from its delta (its block of ``acts``) and
     x_hat (``a[ao:]``); dLoss/dz of the dense row before goes to ``tmp[:rows*n]``."""

@@ -36,7 +36,7 @@ steps (chunk j is steps j*k .. j*k + k - 1).
 """
 from numba import njit
 
-from ..._config import BLAS_MIN_MACS, JIT_INLINE, JIT_INNER, ROWS_MAX_BYTES
+from ..._config import BLAS_MIN_MACS, JIT, JIT_INLINE, ROWS_MAX_BYTES
 from ..activations import U
 from ..blas import gemm
 from ..codes import GRU, LSTM, TANH
@@ -68,7 +68,7 @@ def _step_rows(B, n, k, itemsize):
 
 
 # --- the three products (flat operands, row-major; accumulate into C when ``acc``) ---------
-@njit(**JIT_INNER)
+@njit(**JIT)
 def mm_nn(A, ao, B, bo, C, co, m, n, k, acc):
     """C (m, n) [+]= A (m, k) @ B (k, n): BLAS for big products, else one
     :func:`..rowvec.row_times` per row of A (the same sums in the same order as the loops it
@@ -82,7 +82,7 @@ def mm_nn(A, ao, B, bo, C, co, m, n, k, acc):
         row_times(A, ao + i * k, B, bo, C, co + i * n, n, k, acc)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def mm_tn(A, ao, B, bo, C, co, m, n, k, acc):
     """C (m, n) [+]= A (k, m)^T @ B (k, n): outer products of rows, summed (the weight
     gradients: deltas^T inputs over every step of the batch).  ``rowvec.tn_times`` while C
@@ -98,7 +98,7 @@ def mm_tn(A, ao, B, bo, C, co, m, n, k, acc):
         col_times(A, ao + i, m, B, bo, n, C, co + i * n, n, k, acc)
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def column_sums(A, ao, rows, n, out, oo):
     """out[oo:oo+n] = the column sums of the (rows, n) block A[ao:]."""
     zero = out.dtype.type(0)
@@ -111,7 +111,7 @@ def column_sums(A, ao, rows, n, out, oo):
             out[o + U(j)] += A[a + U(j)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def zero_fill(buf, off, count):
     zero = buf.dtype.type(0)
     o = U(off)
@@ -128,7 +128,7 @@ def zero_fill(buf, off, count):
 ALIGN_ROOM = 16
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def direction_size(kind, H, B, T, n_in):
     """Scratch values of one direction: states h (T*B*H), cell states (LSTM), gates
     (T*B*G*H), the hidden side's deltas and W_hn h + b_hn (GRU), the per-step recurrent
@@ -144,7 +144,7 @@ def direction_size(kind, H, B, T, n_in):
     return size
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def transposed_offsets(kind, H, B, T, n_in, base, s):
     """Offsets of the direction's copies of W_hh^T ((H, G*H)) and W_ih^T ((n_in, G*H)), its
     last two blocks, refreshed by every forward pass.  With them the forward products are
@@ -163,7 +163,7 @@ def transposed_offsets(kind, H, B, T, n_in, base, s):
     return room + min(shift, ALIGN_ROOM), wi
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def transpose_into(src, so, rows, cols, dst, do):
     """dst[do:] (cols, rows) = the transpose of the (rows, cols) block src[so:], written
     row by row of dst (strided reads, contiguous writes: scattered writes were 1.1-25x
@@ -174,7 +174,7 @@ def transpose_into(src, so, rows, cols, dst, do):
             dst[d + U(i)] = src[U(so + i * cols + j)]
 
 
-@njit(**JIT_INNER)
+@njit(**JIT)
 def direction_offsets(kind, H, B, T, base):
     """(h, c, gates, dgh, ghn, step, dh, dc, work) offsets of a direction's scratch at
     ``base`` (c, dgh, ghn alias other blocks for the kinds that have none)."""
@@ -199,7 +199,7 @@ def direction_offsets(kind, H, B, T, base):
 
 
 # --- forward ---------------------------------------------------------------------------------
-@njit(**JIT_INNER)
+@njit(**JIT)
 def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, base):
     """One direction of a recurrent layer over the batch: inputs (T*B, n_in) at ``s[xo:]``,
     parameters at ``params[w0:]``; states and stored gates go to the direction's scratch at
@@ -300,7 +300,7 @@ def forward_direction(kind, act, reverse, s, xo, n_in, params, w0, H, B, T, lo, 
 
 
 # --- backward --------------------------------------------------------------------------------
-@njit(**JIT_INNER)
+@njit(**JIT)
 def backward_direction(kind, act, reverse, s, xo, n_in, params, grad, w0, H, B, T, lo, base,
                        douto, dout_width, dout_col, dxo, need_dx, dx_acc, bptt):
     """BPTT of one direction: dLoss/d(state) of every step at ``s[douto:]`` ((T*B,
