@@ -89,7 +89,7 @@ def test_recurrent_network_two_ranks_match_one_rank(tmp_path):
     net.gradient(X, y, lengths=lens, bptt_steps=4)
     net.evaluate(val[0], val[1], lengths=val[3])
     out = tmp_path / "result.npz"
-    result, _ = mpirun("recurrent", out, timeout=300)
+    result, _ = mpirun("recurrent", out, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
     got = np.load(out)
     net, X, y, lens, val, kw = job.recurrent_case()
