@@ -32,6 +32,27 @@ class TrainEpoch:
         self.net.fit(self.X, self.Y, epochs=1, seed=0, **self.options)
 
 
+class TrainEpochPenalty:
+    """W1's epoch (online SGD) without and with scikit-learn's default L2 penalty,
+    ``alpha=1e-4``: the penalty rides in the fused online step as weight decay, so its cost
+    is the sum of the old weights' squares (for the loss) and one multiply per weight."""
+
+    params = ([0.0, 1e-4],)
+    param_names = ["alpha"]
+    number = 1
+    repeat = (3, 10, 10.0)
+    timeout = 180
+
+    def setup(self, alpha):
+        warm_training("W1", "float32")
+        self.X, self.Y = workload_data("W1", "float32")
+        self.net = workload_network("W1", "float32")
+        self.options = fit_options(WORKLOADS["W1"])
+
+    def time_epoch(self, alpha):
+        self.net.fit(self.X, self.Y, epochs=1, seed=0, alpha=alpha, **self.options)
+
+
 class PeakMemEpoch:
     """Peak resident memory of the process after one W3 float32 epoch (1024 samples).
 

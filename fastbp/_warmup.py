@@ -50,7 +50,7 @@ def kernel_statistics():
         misses = sum(d.stats.cache_misses.values())
         if hits or misses:
             stats[name] = (hits, misses)
-    for (code, dtype), rule in list(optimizers._rules.items()):  # each compiled once, if ever
+    for (code, dtype), rule in optimizers.made_rules().items():  # each compiled once, if ever
         hits = rule.cache_hits
         stats[f"fastbp.kernels.optimizers.update_rule[{code}, {dtype}]"] = (hits, 1 - hits)
     return stats

@@ -356,6 +356,12 @@ def update_rule(code, dtype):
     return rule
 
 
+def made_rules():
+    """{(optimizer code, dtype name): compiled rule} of every rule made in this process so
+    far (a copy; for ``fastbp.warmup``'s statistics)."""
+    return dict(_rules)
+
+
 @njit(**JIT)
 def update(rule, params, grad, state, hyper, t, loss):
     """One update of the flat ``params`` from the flat ``grad`` by the compiled rule at
