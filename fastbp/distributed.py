@@ -34,10 +34,15 @@ per-rank speed F (FLOP/s) and link bandwidth W (bytes/s), a step takes about
 ranks help when the batch is big enough that 6 B / F >> 8 / W, i.e. B >> 4 F / (3 W) rows.
 """
 import sys
+import time
+import traceback
 
 import numpy as np
 
 from .training import fit as _fit
+
+#: seconds a failing rank waits between writing its traceback and MPI_Abort
+ABORT_GRACE_SECONDS = 1.0
 
 
 def _mpi():
@@ -59,8 +64,16 @@ def abort_on_error(comm=None):
     previous = sys.excepthook
 
     def hook(kind, value, tb):
-        previous(kind, value, tb)
+        if previous is sys.__excepthook__:  # the whole report in one write, not line by line
+            sys.stderr.write("".join(traceback.format_exception(kind, value, tb)))
+        else:
+            previous(kind, value, tb)
+        sys.stdout.flush()
         sys.stderr.flush()
+        # MPI_Abort tears the job down at once, and mpiexec may drop what it has not yet
+        # forwarded from this rank's pipes: a test run under load once got only the first
+        # line of the traceback.  A moment's wait lets the report through.
+        time.sleep(ABORT_GRACE_SECONDS)
         comm.Abort(1)
 
     hook._fastbp_abort = True
