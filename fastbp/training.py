@@ -601,8 +601,8 @@ class _Trainer:
                 X = self.X
                 total += sparse_kernels.train_epoch(
                     X.indptr, X.indices, X.data, self.Y, self.sw, net.params, net.buffers,
-                    self.grad, opt.state, net.layout.spec, net.loss_code, opt.rule, hyper,
-                    self.alpha, self.clip, self.counter, self.rows, self.shuffle, self.rng,
+                    self.grad, opt.state, net.layout.spec, net.loss_code, opt.code, opt.rule,
+                    hyper, self.alpha, self.clip, self.counter, self.rows, self.shuffle, self.rng,
                     self.order, first, min(first + per_call, n_batches), ws.ybuf, ws.wbuf,
                     ws.acts, ws.pre, ws.stats, ws.tmp, self.rates, ws.masks, self.mode)
                 if not np.isfinite(total):

@@ -71,7 +71,8 @@ def test_gradient_matches_reference_and_finite_differences():
 
 @pytest.mark.parametrize("options", [
     dict(optimizer="adam", batch_size=16),
-    dict(optimizer="sgd", batch_size=1, learning_rate=0.05),
+    dict(optimizer="sgd", batch_size=1, learning_rate=0.05),  # layer 0's step fused
+    dict(optimizer="sgd", batch_size=8, learning_rate=0.05, dropout=0.2),  # fused, 8 rows
     dict(optimizer="sgd", batch_size=10, shuffle=False, alpha=0.01, clip_norm=0.5),
     dict(optimizer="rmsprop", batch_size=32, dropout=0.3, validation_fraction=0.2,
          early_stopping=True, patience=2),
@@ -86,6 +87,24 @@ def test_training_on_sparse_equals_training_on_dense(options):
     np.testing.assert_allclose(nets[1].params, nets[0].params, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(h_sparse.loss, h_dense.loss, rtol=1e-9)
     np.testing.assert_allclose(h_sparse.val_loss, h_dense.val_loss, rtol=1e-9)
+
+
+def test_fused_sgd_moves_only_the_columns_of_features_that_occur():
+    """Plain SGD steps layer 0 in place, nonzero by nonzero: a feature that never occurs in
+    the data keeps its incoming weights bit for bit, and every other parameter moves as the
+    dense path moves it (to rounding)."""
+    X, y = _bow(120)
+    X[:, [3, 17]] = 0.0
+    nets = [fastbp.Network([40, 8, 3], dtype=np.float64, seed=0) for _ in range(2)]
+    p0 = nets[0].params.copy()
+    for bs in (1, 5):
+        nets[0].fit(X, y, epochs=2, batch_size=bs, learning_rate=0.1, seed=1)
+        nets[1].fit(sp.csr_matrix(X), y, epochs=2, batch_size=bs, learning_rate=0.1, seed=1)
+    W0 = nets[1].layout.weights(nets[1].params)[0]
+    W_init = nets[1].layout.weights(p0)[0]
+    np.testing.assert_array_equal(W0[[3, 17]], W_init[[3, 17]])
+    assert np.abs(W0[0] - W_init[0]).max() > 1e-3  # a feature that occurs has moved
+    np.testing.assert_allclose(nets[1].params, nets[0].params, rtol=1e-9, atol=1e-12)
 
 
 def test_float32_and_index_dtypes():

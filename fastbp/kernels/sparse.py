@@ -11,6 +11,12 @@ the parameters' dtype); a batch is a list of row numbers (``order[start:start+ro
   the block is zero), grad b = column sums of delta; no delta for the input;
 - every later row of the layer table runs the dense kernels of :mod:`.model`'s passes.
 
+Plain SGD (no momentum, clipping or L2 penalty) takes a fused step on layer 0: each nonzero
+(k, v) of a row moves W[:, k] by -lr v delta_r the moment the row's delta is known, and the
+biases by -lr times delta's column sums, so a batch touches only its nonzeros' columns
+instead of zeroing, filling and stepping the whole block (vocabulary x units) per batch.  The
+later rows take the usual gradient and the same SGD step as the update rule's.
+
 Weights are stored unit by unit (W[j, k] at ``W_OFF + j * N_IN + k``), so a nonzero's
 column is read with stride N_IN: a bag-of-words row of a few hundred nonzeros touches that
 many columns of the first layer and nothing else.
@@ -27,7 +33,7 @@ from .layers import dense, norm
 from .layers.dense import bias_gradient
 from .losses import loss_param, output_delta
 from .model import add_l2, apply_dropout
-from .optimizers import clip_by_global_norm, update
+from .optimizers import SGD, clip_by_global_norm, update
 from .rng import shuffle as shuffle_order
 
 
@@ -71,6 +77,41 @@ def first_backward(indptr, indices, data, order, start, rows, grad, spec, acts):
             w = U(w0 + indices[p])
             for j in range(n_out):
                 grad[w + U(j * n_in)] += v * acts[dr + U(j)]
+
+
+@njit(**JIT)
+def first_sgd_step(indptr, indices, data, order, start, rows, params, spec, acts, lr):
+    """Layer 0's plain SGD step from its delta (in ``acts``), fused: biases by -lr times
+    delta's column sums, and W[:, k] by -lr v delta_r for each nonzero (k, v) of each row; the
+    rest of the block has a zero gradient and is not touched."""
+    n_in = spec[0, N_IN]
+    n_out = spec[0, N_OUT]
+    w0 = spec[0, W_OFF]
+    b0 = U(spec[0, B_OFF])
+    for j in range(n_out):
+        s = acts[U(j)]
+        for r in range(1, rows):
+            s += acts[U(r * n_out + j)]
+        params[b0 + U(j)] -= lr * s
+    by_order = order.shape[0] > 0
+    for r in range(rows):
+        i = order[start + r] if by_order else start + r
+        dr = U(r * n_out)
+        for p in range(indptr[i], indptr[i + 1]):
+            c = lr * data[p]
+            w = U(w0 + indices[p])
+            for j in range(n_out):
+                params[w + U(j * n_in)] -= c * acts[dr + U(j)]
+
+
+@njit(**JIT)
+def rest_sgd_step(params, grad, spec, lr):
+    """The plain SGD step (as :func:`.optimizers.sgd` takes it) of every parameter outside
+    layer 0's block, which :func:`first_sgd_step` has stepped."""
+    for k in range(spec[0, W_OFF]):
+        params[k] -= lr * grad[k]
+    for k in range(spec[0, B_OFF] + spec[0, N_OUT], params.shape[0]):
+        params[k] -= lr * grad[k]
 
 
 @njit(**JIT)
@@ -122,8 +163,9 @@ def backward_rest(params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout
 @njit(**JIT)
 def batch_gradient(indptr, indices, data, order, start, rows, y, yo, w, wo, params, bufs,
                    grad, spec, loss, acts, pre, stats, tmp, inv_norm, mode, dropout, masks,
-                   key, t, pos0):
-    """:func:`.epoch.batch_gradient` for a batch of CSR rows (no fused SGD step)."""
+                   key, t, pos0, lr):
+    """:func:`.epoch.batch_gradient` for a batch of CSR rows; with ``lr > 0`` layer 0 takes
+    its fused SGD step (:func:`first_sgd_step`) instead of writing its gradient."""
     first_forward(indptr, indices, data, order, start, rows, params, spec, acts)
     forward_rest(params, bufs, spec, acts, pre, stats, rows, mode, False, dropout, masks, key,
                  t, pos0)
@@ -131,7 +173,10 @@ def batch_gradient(indptr, indices, data, order, start, rows, y, yo, w, wo, para
     total = output_delta(acts, rows * spec[last, A_OFF], y, yo, w, wo, rows, spec[last, N_OUT],
                          inv_norm, spec[last, ACT], loss, True, loss_param(spec))
     backward_rest(params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout, masks)
-    first_backward(indptr, indices, data, order, start, rows, grad, spec, acts)
+    if lr > 0:
+        first_sgd_step(indptr, indices, data, order, start, rows, params, spec, acts, lr)
+    else:
+        first_backward(indptr, indices, data, order, start, rows, grad, spec, acts)
     return total
 
 
@@ -151,11 +196,12 @@ def gather_targets(Yf, sw, order, start, rows, n_out, yb, wbuf):
 
 
 @njit(**JIT)
-def train_epoch(indptr, indices, data, Y, sw, params, bufs, grad, state, spec, loss, rule,
-                hyper, alpha, clip, counter, batch_size, shuffle, rng, order, first, stop,
-                ybuf, wbuf, acts, pre, stats, tmp, dropout, masks, mode):
+def train_epoch(indptr, indices, data, Y, sw, params, bufs, grad, state, spec, loss, opt,
+                rule, hyper, alpha, clip, counter, batch_size, shuffle, rng, order, first,
+                stop, ybuf, wbuf, acts, pre, stats, tmp, dropout, masks, mode):
     """:func:`.epoch.train_epoch` for CSR inputs: the same shuffling stream, batches,
-    weighting, L2, clipping and updates."""
+    weighting, L2, clipping and updates; plain SGD fuses layer 0's step (see the module
+    docstring)."""
     indptr, indices, data, Y, sw, params, bufs, grad, state = borrow(indptr), \
         borrow(indices), borrow(data), borrow(Y), borrow(sw), borrow(params), borrow(bufs), \
         borrow(grad), borrow(state)
@@ -172,6 +218,8 @@ def train_epoch(indptr, indices, data, Y, sw, params, bufs, grad, state, spec, l
     key = rng[1]
     weighted = sw.shape[0] > 0
     no_order = order[:0]
+    fused = opt == SGD and hyper[1] == 0.0 and clip == 0.0 and alpha == 0.0
+    lr = params.dtype.type(hyper[0]) if fused else params.dtype.type(0)
     total = 0.0
     for b in range(first, stop):
         start = b * batch_size
@@ -191,15 +239,19 @@ def train_epoch(indptr, indices, data, Y, sw, params, bufs, grad, state, spec, l
         t = counter[0] + 1
         batch_loss = batch_gradient(indptr, indices, data, ords, os, rows, ys, yo, ws, wo,
                                     params, bufs, grad, spec, loss, acts, pre, stats, tmp,
-                                    1.0 / norm_w, mode, dropout, masks, key, t, 0) / norm_w
+                                    1.0 / norm_w, mode, dropout, masks, key, t, 0,
+                                    lr) / norm_w
         if alpha > 0.0:
             batch_loss += 0.5 * alpha * add_l2(params, grad, spec, alpha / norm_w) / norm_w
         if not np.isfinite(batch_loss):
             return np.nan
         counter[0] = t
-        if clip > 0.0:
-            clip_by_global_norm(grad, clip)
-        update(rule, params, grad, state, hyper, t, batch_loss)
+        if fused:
+            rest_sgd_step(params, grad, spec, lr)
+        else:
+            if clip > 0.0:
+                clip_by_global_norm(grad, clip)
+            update(rule, params, grad, state, hyper, t, batch_loss)
         total += batch_loss * rows
     return total
 
@@ -232,7 +284,8 @@ def gradient_sums(indptr, indices, data, Y, sw, order, start, count, params, buf
         target = grad if c == start else spare
         total += batch_gradient(indptr, indices, data, order, c, rows, ys, yo, ws, wo, params,
                                 bufs, target, spec, loss, acts, pre, stats, tmp, 1.0, mode,
-                                dropout, masks, key, t, pos0 + c - start)
+                                dropout, masks, key, t, pos0 + c - start,
+                                params.dtype.type(0))
         if c > start:
             for k in range(grad.shape[0]):
                 grad[k] += spare[k]
