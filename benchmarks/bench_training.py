@@ -34,8 +34,8 @@ class TrainEpoch:
 
 class TrainEpochPenalty:
     """W1's epoch (online SGD) without and with scikit-learn's default L2 penalty,
-    ``alpha=1e-4``: the penalty rides in the fused online step as weight decay, so its cost
-    is the sum of the old weights' squares (for the loss) and one multiply per weight."""
+    ``alpha=1e-4``: the penalty turns off the fused online step (a gradient pass, a penalty
+    pass and an update pass per sample instead of one fused pass)."""
 
     params = ([0.0, 1e-4],)
     param_names = ["alpha"]

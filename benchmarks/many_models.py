@@ -59,9 +59,8 @@ def main(argv=None):
 
     from sklearn.model_selection import GridSearchCV
     # the same training as the networks': plain SGD without momentum and without the L2
-    # penalty (scikit-learn's default alpha=1e-4 would change the training, and until
-    # 2026-11-29 it also cost a decay pass over every weight per sample, 1.6-1.8x the time of
-    # an online W1 fit; it is now weight decay inside the fused online step)
+    # penalty (scikit-learn's default alpha=1e-4 adds a decay pass over every weight per
+    # sample, 1.6-1.8x the time of an online W1 fit)
     est = fastbp.MLPClassifier(hidden_layer_sizes=(32,), activation="tanh", solver="sgd",
                                batch_size=1, momentum=0.0, alpha=0.0, max_iter=E, tol=0.0,
                                n_iter_no_change=10 ** 6, dtype=np.float32)

@@ -327,10 +327,7 @@ def fit(net, X, y, *, epochs=10, batch_size=32, learning_rate=None, optimizer="s
     alpha : float
         L2 penalty on the weights (not the biases), scikit-learn's convention: each batch
         adds ``alpha / 2 * sum(W**2) / batch_size`` to its loss (``/ sum of the batch's
-        sample weights`` when weighted).  With plain SGD where the step is fused into the
-        backward pass (online, or every layer on BLAS) it is applied as weight decay,
-        ``W <- (1 - lr * alpha / batch_size) W - lr * grad``: the same step, rounded in
-        another order than the gradient-then-update path.
+        sample weights`` when weighted).
     clip_norm : float, optional
         Rescale every batch gradient to at most this Euclidean norm.
     dropout : float or list of float

@@ -248,7 +248,7 @@ def test_dense_rows_compile_once_for_read_only_and_writable_inputs(tmp_path):
             model.forward(x, 0, net.params, net.buffers, L.spec, acts, none, none, rows, 0,
                           False, none, none, np.uint64(0), 0, 0)
             model.backward(x, 0, net.params, np.zeros_like(net.params), L.spec, acts, none,
-                           none, tmp, rows, 0, none, none, 0.0, 1.0)
+                           none, tmp, rows, 0, none, none, 0.0)
         print(json.dumps([len(dense.forward.signatures), len(dense.backward.signatures),
                           len(dense.dense_loops.signatures)]))
     """)

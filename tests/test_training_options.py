@@ -27,10 +27,10 @@ def test_dropout_masks_and_gradient_match_reference():
     ws = Workspace(net.layout, 16, net.dtype, dropout=True)
     grad = np.empty_like(net.params)
     rates = np.array([rate, rate, 0.0])
-    total, _ = batch_gradient(X.ravel(), 0, Y.ravel(), 0, np.empty(0), 0, net.params,
-                              net.buffers, grad, net.layout.spec, net.loss_code, ws.acts,
-                              ws.pre, ws.stats, ws.tmp, 16, 1 / 16, codes.TRAIN, rates,
-                              ws.masks, np.uint64(7), 1, 0, 0.0, 1.0)
+    total = batch_gradient(X.ravel(), 0, Y.ravel(), 0, np.empty(0), 0, net.params,
+                           net.buffers, grad, net.layout.spec, net.loss_code, ws.acts, ws.pre,
+                           ws.stats, ws.tmp, 16, 1 / 16, codes.TRAIN, rates, ws.masks,
+                           np.uint64(7), 1, 0, 0.0)
     spec = net.layout.spec
     A, N = codes.A_OFF, codes.N_OUT
     masks = [ws.masks[16 * spec[l, A]:16 * (spec[l, A] + spec[l, N])].reshape(16, -1).copy()

@@ -39,21 +39,19 @@ from .rng import shuffle as shuffle_order
 
 @njit(**JIT_INLINE)
 def batch_gradient(x, xo, y, yo, w, wo, params, bufs, grad, spec, loss, acts, pre, stats, tmp,
-                   rows, inv_norm, mode, dropout, masks, key, t, pos0, lr, decay):
+                   rows, inv_norm, mode, dropout, masks, key, t, pos0, lr):
     """Gradient of the loss of ``rows`` rows (inputs at ``x[xo:]``, targets at ``y[yo:]``,
     sample weights at ``w[wo:]`` or none when ``w`` is empty), each row's term scaled by
-    ``inv_norm``, written into ``grad``; returns (sum_r w_r L_r, s), s = 0.  With ``lr > 0``
-    the plain SGD step is applied instead (see :func:`model.fused_update_possible`), with
-    weight decay when ``decay < 1``; s is then the sum of the old weights' squares."""
+    ``inv_norm``, written into ``grad``; returns sum_r w_r L_r.  With ``lr > 0`` the plain
+    SGD step is applied instead (see :func:`model.fused_update_possible`)."""
     forward(x, xo, params, bufs, spec, acts, pre, stats, rows, mode, False, dropout, masks,
             key, t, pos0)
     last = spec.shape[0] - 1
     n_out = spec[last, N_OUT]
     total = output_delta(acts, rows * spec[last, A_OFF], y, yo, w, wo, rows, n_out, inv_norm,
                          spec[last, ACT], loss, True, loss_param(spec))
-    sq = backward(x, xo, params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout, masks,
-                  lr, decay)
-    return total, sq
+    backward(x, xo, params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout, masks, lr)
+    return total
 
 
 @njit(**JIT)
@@ -113,11 +111,10 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, rule, hype
         shuffle_order(order, rng[:1])
     key = rng[1]
     weighted = sw.shape[0] > 0
-    fusable = opt == SGD and hyper[1] == 0.0 and clip == 0.0
+    fusable = opt == SGD and hyper[1] == 0.0 and clip == 0.0 and alpha == 0.0
     fused_full = fusable and fused_update_possible(spec, batch_size)  # all but a last batch
     lr = params.dtype.type(hyper[0])
     no_lr = params.dtype.type(0)
-    no_decay = params.dtype.type(1)
     total = 0.0
     for b in range(first, stop):
         start = b * batch_size
@@ -140,16 +137,11 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, rule, hype
         fused = fused_full if rows == batch_size else (fusable and
                                                        fused_update_possible(spec, rows))
         t = counter[0] + 1
-        # an L2 penalty's step, grad += (alpha / norm) W (add_l2), is weight decay when fused
-        decay = params.dtype.type(1.0 - hyper[0] * (alpha / norm)) if alpha > 0.0 else no_decay
-        batch_loss, sq = batch_gradient(xs, xo, ys, yo, ws, wo, params, bufs, grad, spec, loss,
-                                        acts, pre, stats, tmp, rows, 1.0 / norm, mode, dropout,
-                                        masks, key, t, 0, lr if fused else no_lr, decay)
-        batch_loss /= norm
-        if alpha > 0.0:
-            if not fused:
-                sq = add_l2(params, grad, spec, alpha / norm)
-            batch_loss += 0.5 * alpha * sq / norm
+        batch_loss = batch_gradient(xs, xo, ys, yo, ws, wo, params, bufs, grad, spec, loss,
+                                    acts, pre, stats, tmp, rows, 1.0 / norm, mode, dropout,
+                                    masks, key, t, 0, lr if fused else no_lr) / norm
+        if not fused and alpha > 0.0:
+            batch_loss += 0.5 * alpha * add_l2(params, grad, spec, alpha / norm) / norm
         if not np.isfinite(batch_loss):
             return np.nan
         counter[0] = t
@@ -185,7 +177,6 @@ def gradient_sums(X, Y, sw, order, start, count, params, bufs, grad, spare, spec
     weighted = sw.shape[0] > 0
     in_place = order.shape[0] == 0
     no_lr = params.dtype.type(0)
-    no_decay = params.dtype.type(1)
     total = 0.0
     total_w = 0.0
     for c in range(start, start + count, chunk):
@@ -203,7 +194,7 @@ def gradient_sums(X, Y, sw, order, start, count, params, bufs, grad, spare, spec
         target = grad if c == start else spare
         total += batch_gradient(xs, xo, ys, yo, ws, wo, params, bufs, target, spec, loss,
                                 acts, pre, stats, tmp, rows, 1.0, mode, dropout, masks, key,
-                                t, pos0 + c - start, no_lr, no_decay)[0]
+                                t, pos0 + c - start, no_lr)
         if c > start:
             for k in range(grad.shape[0]):
                 grad[k] += spare[k]

@@ -77,23 +77,20 @@ def forward(x, xo, params, bufs, spec, acts, pre, stats, rows, mode, activate_ou
 
 @njit(**JIT)
 def backward(x, xo, params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout, masks,
-             lr, decay):
+             lr):
     """Gradient of the batch loss w.r.t. every parameter, written into ``grad`` (or, with
-    ``lr > 0``, applied at once as a plain SGD step, with weight decay when ``decay < 1``:
-    see :mod:`.layers.dense`).  On entry the output row's block of ``acts`` holds the output
-    delta dLoss/dz.  Returns the sum of the old weights' squares when it decays them, else
-    0."""
-    sq = 0.0
+    ``lr > 0``, applied at once as a plain SGD step: see :mod:`.layers.dense`).  On entry the
+    output row's block of ``acts`` holds the output delta dLoss/dz."""
     use_dropout = dropout.shape[0] > 0
     x = borrow_readonly(x)
     below = borrow_readonly(acts)  # a dense row's input, read only (see forward)
     for l in range(spec.shape[0] - 1, -1, -1):
         if l == 0:
-            sq += dense.backward(x, xo, params, grad, spec, l, acts, tmp, rows, lr, decay)
+            dense.backward(x, xo, params, grad, spec, l, acts, tmp, rows, lr)
             break
         so = rows * spec[l - 1, A_OFF]
         if spec[l, KIND] == DENSE:
-            sq += dense.backward(below, so, params, grad, spec, l, acts, tmp, rows, lr, decay)
+            dense.backward(below, so, params, grad, spec, l, acts, tmp, rows, lr)
         else:
             norm.backward(acts, so, params, grad, spec, l, acts, tmp, stats, rows, mode)
         if l > 0:
@@ -101,7 +98,6 @@ def backward(x, xo, params, grad, spec, acts, pre, stats, tmp, rows, mode, dropo
             if use_dropout and dropout[l - 1] > 0.0:
                 undo_dropout(tmp, 0, acts, so, masks, count)
             backprop_activation(tmp, 0, acts, so, pre, count, spec[l - 1, ACT])
-    return sq
 
 
 @njit(**JIT)

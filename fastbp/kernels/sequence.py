@@ -286,16 +286,14 @@ def backward(params, grad, spec, s, B, T, acts, pre, stats, tmp, mode, dropout, 
     DHt = spec[L - 1, N_OUT]
     io = top if spec[L - 1, SEQ] == 1 else top + 3 * TB * DHt
     no_lr = params.dtype.type(0)
-    no_decay = params.dtype.type(1)
     below = borrow_readonly(acts)  # a dense row's input, read only (see forward)
     for l in range(spec.shape[0] - 1, L - 1, -1):
         if l == L:
-            dense.backward(borrow_readonly(s), io, params, grad, spec, l, acts, tmp, R, no_lr,
-                           no_decay)
+            dense.backward(borrow_readonly(s), io, params, grad, spec, l, acts, tmp, R, no_lr)
             break
         so = R * spec[l - 1, A_OFF]
         if spec[l, KIND] == DENSE:
-            dense.backward(below, so, params, grad, spec, l, acts, tmp, R, no_lr, no_decay)
+            dense.backward(below, so, params, grad, spec, l, acts, tmp, R, no_lr)
         else:
             norm.backward(acts, so, params, grad, spec, l, acts, tmp, stats, R, mode)
         count = R * spec[l, N_IN]

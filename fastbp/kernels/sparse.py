@@ -146,12 +146,11 @@ def backward_rest(params, grad, spec, acts, pre, stats, tmp, rows, mode, dropout
     """:func:`.model.backward` down to layer 0's delta (left in ``acts``)."""
     use_dropout = dropout.shape[0] > 0
     no_lr = params.dtype.type(0)
-    no_decay = params.dtype.type(1)
     below = borrow_readonly(acts)  # a dense row's input, read only (see forward_rest)
     for l in range(spec.shape[0] - 1, 0, -1):
         so = rows * spec[l - 1, A_OFF]
         if spec[l, KIND] == DENSE:
-            dense.backward(below, so, params, grad, spec, l, acts, tmp, rows, no_lr, no_decay)
+            dense.backward(below, so, params, grad, spec, l, acts, tmp, rows, no_lr)
         else:
             norm.backward(acts, so, params, grad, spec, l, acts, tmp, stats, rows, mode)
         count = rows * spec[l, N_IN]

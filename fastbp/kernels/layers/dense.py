@@ -21,12 +21,6 @@ moment its gradient is known, right after its old value has been used for g.  On
 row) that saves writing and re-reading the whole gradient vector per sample; for BLAS-sized
 layers the step is part of the gradient product (a gemm with beta = 1), which saves the
 gradient buffer and the update pass.
-
-An L2 penalty folds in as weight decay, ``decay`` = 1 - lr * coef < 1 (coef the penalty's
-gradient coefficient, see :func:`..model.add_l2`): W <- decay W - lr grad W (the gemm's beta
-is ``decay``), biases unchanged in form; the backward pass then returns the sum of the old
-weights' squares, which the penalty's loss term needs.  ``decay`` = 1 takes the plain step's
-own code, so fits without a penalty keep their bits.
 """
 from numba import njit
 
@@ -117,39 +111,10 @@ def bias_gradient(d, do, rows, n, grad, b0):
 
 @njit(**JIT)
 def layer_backward_loops(a, ao, d, do, params, grad, w0, b0, n_in, n_out, g, rows, need_g,
-                         lr, decay):
+                         lr):
     """Gradient of one layer (and, with ``need_g``, g = delta W into ``g``) row by row;
-    with ``lr > 0`` the plain SGD step instead of the gradient, with weight decay when
-    ``decay < 1`` (see the module docstring).  Returns the sum of the old weights' squares
-    when it decays them, else 0."""
+    with ``lr > 0`` the plain SGD step instead of the gradient (see the module docstring)."""
     zero = params.dtype.type(0)
-    if lr > 0 and decay < 1:  # fused SGD with weight decay, one row
-        ar = U(ao)
-        dr = U(do)
-        b = U(b0)
-        sq = zero
-        if need_g:
-            for i in range(n_in):
-                g[U(i)] = zero
-        for j in range(n_out):
-            dj = d[dr + U(j)]
-            c = lr * dj
-            params[b + U(j)] -= c
-            w = U(w0 + j * n_in)
-            if need_g:
-                for i in range(n_in):
-                    k = U(i)
-                    wi = params[w + k]
-                    g[k] += dj * wi
-                    sq += wi * wi
-                    params[w + k] = decay * wi - c * a[ar + k]
-            else:
-                for i in range(n_in):
-                    k = U(i)
-                    wi = params[w + k]
-                    sq += wi * wi
-                    params[w + k] = decay * wi - c * a[ar + k]
-        return float(sq)
     if lr > 0:  # fused SGD, one row
         ar = U(ao)
         dr = U(do)
@@ -172,7 +137,7 @@ def layer_backward_loops(a, ao, d, do, params, grad, w0, b0, n_in, n_out, g, row
                 for i in range(n_in):
                     k = U(i)
                     params[w + k] -= c * a[ar + k]
-        return 0.0
+        return
     bias_gradient(d, do, rows, n_out, grad, b0)
     for r in range(rows):
         ar = U(ao + r * n_in)
@@ -193,17 +158,15 @@ def layer_backward_loops(a, ao, d, do, params, grad, w0, b0, n_in, n_out, g, row
             if need_g:
                 for i in range(n_in):
                     g[gr + U(i)] += dj * params[w + U(i)]
-    return 0.0
 
 
 @njit(**JIT)
-def backward(a, ao, params, grad, spec, l, acts, tmp, rows, lr, decay):
+def backward(a, ao, params, grad, spec, l, acts, tmp, rows, lr):
     """Gradient of layer ``l`` from its delta (in ``acts``) and its input ``a[ao:]``; for
     l > 0 also delta W into ``tmp``.  BLAS or loops by size.  With ``lr > 0`` the plain SGD
     step is applied instead of writing the gradient: for BLAS layers as part of the product
-    itself (W <- decay W - lr delta^T a, a gemm with beta = ``decay``), after delta W has been
-    taken from the old weights.  Returns the sum of the old weights' squares when ``lr > 0``
-    and ``decay < 1``, else 0."""
+    itself (W <- W - lr delta^T a, a gemm with beta = 1), after delta W has been taken from
+    the old weights."""
     n_in = spec[l, N_IN]
     n_out = spec[l, N_OUT]
     w0 = spec[l, W_OFF]
@@ -214,15 +177,8 @@ def backward(a, ao, params, grad, spec, l, acts, tmp, rows, lr, decay):
         W = rows_view(params, w0, n_out, n_in)
         if l > 0:
             gemm(1.0, D, W, 0.0, rows_view(tmp, 0, rows, n_in))
-        sq = 0.0
         if lr > 0:
-            if decay < 1:
-                s = params.dtype.type(0)
-                for k in range(n_out * n_in):
-                    wk = params[U(w0 + k)]
-                    s += wk * wk
-                sq = float(s)
-            gemm(-lr, D.T, rows_view(a, ao, rows, n_in), decay, W)
+            gemm(-lr, D.T, rows_view(a, ao, rows, n_in), 1.0, W)
             b = U(b0)
             for r in range(rows):
                 dr = U(do + r * n_out)
@@ -231,6 +187,6 @@ def backward(a, ao, params, grad, spec, l, acts, tmp, rows, lr, decay):
         else:
             bias_gradient(acts, do, rows, n_out, grad, b0)
             gemm(1.0, D.T, rows_view(a, ao, rows, n_in), 0.0, rows_view(grad, w0, n_out, n_in))
-        return sq
-    return layer_backward_loops(a, ao, acts, do, params, grad, w0, b0, n_in, n_out, tmp, rows,
-                                l > 0, lr, decay)
+    else:
+        layer_backward_loops(a, ao, acts, do, params, grad, w0, b0, n_in, n_out, tmp, rows,
+                             l > 0, lr)
