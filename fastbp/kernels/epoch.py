@@ -33,7 +33,7 @@ from .borrow import borrow, borrow_readonly
 from .codes import A_OFF, ACT, DENSE, EVAL, KIND, N_OUT, T_OFF
 from .losses import loss_param, output_delta
 from .model import add_l2, backward, forward, fused_update_possible
-from .optimizers import SGD, clip_by_global_norm, update
+from .optimizers import clip_by_global_norm, plain_sgd, update
 from .rng import shuffle as shuffle_order
 
 
@@ -111,7 +111,7 @@ def train_epoch(X, Y, sw, params, bufs, grad, state, spec, loss, opt, rule, hype
         shuffle_order(order, rng[:1])
     key = rng[1]
     weighted = sw.shape[0] > 0
-    fusable = opt == SGD and hyper[1] == 0.0 and clip == 0.0 and alpha == 0.0
+    fusable = plain_sgd(opt, hyper, clip, alpha)
     fused_full = fusable and fused_update_possible(spec, batch_size)  # all but a last batch
     lr = params.dtype.type(hyper[0])
     no_lr = params.dtype.type(0)

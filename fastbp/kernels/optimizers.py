@@ -356,6 +356,13 @@ def update_rule(code, dtype):
     return rule
 
 
+@njit(**JIT_INLINE)
+def plain_sgd(opt, hyper, clip, alpha):
+    """Whether a training step is plain SGD (no momentum, clipping or L2 penalty): the step
+    the training kernels may fuse into the backward pass."""
+    return opt == SGD and hyper[1] == 0.0 and clip == 0.0 and alpha == 0.0
+
+
 def made_rules():
     """{(optimizer code, dtype name): compiled rule} of every rule made in this process so
     far (a copy; for ``fastbp.warmup``'s statistics)."""

@@ -33,7 +33,7 @@ from .layers import dense, norm
 from .layers.dense import bias_gradient
 from .losses import loss_param, output_delta
 from .model import add_l2, apply_dropout
-from .optimizers import SGD, clip_by_global_norm, update
+from .optimizers import clip_by_global_norm, plain_sgd, update
 from .rng import shuffle as shuffle_order
 
 
@@ -217,7 +217,7 @@ def train_epoch(indptr, indices, data, Y, sw, params, bufs, grad, state, spec, l
     key = rng[1]
     weighted = sw.shape[0] > 0
     no_order = order[:0]
-    fused = opt == SGD and hyper[1] == 0.0 and clip == 0.0 and alpha == 0.0
+    fused = plain_sgd(opt, hyper, clip, alpha)
     lr = params.dtype.type(hyper[0]) if fused else params.dtype.type(0)
     total = 0.0
     for b in range(first, stop):
